@@ -1,0 +1,409 @@
+//! Client configuration: the JSON given to `wxrefund_client_new`, and its typed Rust form.
+
+use crate::error::{Error, ErrorKind, Result};
+use serde::Deserialize;
+use std::fmt;
+use std::path::PathBuf;
+use zeroize::Zeroizing;
+
+/// The refund family a client speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Family {
+    /// WeChat Pay APIv3 mainland refunds (`/v3/refund/domestic/refunds`).
+    Domestic,
+}
+
+/// Who signs and for whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A merchant refunds its own orders.
+    #[default]
+    Direct,
+    /// A service provider (`mchid` = `sp_mchid`) refunds for a sub-merchant (`sub_mchid`).
+    Partner,
+}
+
+/// A secret string (key material). Its `Debug` never shows the value, and its
+/// memory is zeroed when dropped.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(Zeroizing::new(value.into()))
+    }
+
+    /// The secret value. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Secret {
+        Secret::new(value)
+    }
+}
+
+/// Configuration of one client: which family and account it speaks for, its
+/// keys, and how it talks to the network. The JSON form uses the same field
+/// names; unknown fields are rejected so that a misspelling is not ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Refund family: `"domestic"`.
+    pub family: Family,
+    /// `"direct"` (default) or `"partner"`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The merchant that signs: the merchant itself, or the service provider in partner mode.
+    pub mchid: String,
+    /// Partner mode: sub-merchant used when a request does not name one.
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
+    /// Serial number of the merchant API certificate (`apiclient_cert.pem`), hex.
+    pub merchant_serial_no: String,
+    /// The merchant private key PEM (`apiclient_key.pem`, PKCS#8 or PKCS#1).
+    #[serde(default)]
+    pub private_key_pem: Option<Secret>,
+    /// Path of the merchant private key PEM, instead of `private_key_pem`.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
+    /// The APIv3 key: exactly 32 bytes.
+    pub apiv3_key: Secret,
+    /// ID of the WeChat Pay public key (`PUB_KEY_ID_...`).
+    #[serde(default)]
+    pub wechatpay_public_key_id: Option<String>,
+    /// The WeChat Pay public key PEM (`pub_key.pem`).
+    #[serde(default)]
+    pub wechatpay_public_key_pem: Option<String>,
+    /// Path of the WeChat Pay public key PEM, instead of `wechatpay_public_key_pem`.
+    #[serde(default)]
+    pub wechatpay_public_key_file: Option<PathBuf>,
+    /// Download platform certificates from `/v3/certificates`. Default: true
+    /// when no WeChat Pay public key is configured.
+    #[serde(default)]
+    pub platform_certificates: Option<bool>,
+    /// API origin, e.g. `https://api.mch.weixin.qq.com` (the default).
+    /// Plain `http://` is accepted for loopback addresses only (the simulator).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// TCP connect timeout, milliseconds. Default 10000.
+    #[serde(default = "defaults::connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Time to wait for a response, milliseconds. Default 30000.
+    #[serde(default = "defaults::read_timeout_ms")]
+    pub read_timeout_ms: u64,
+    /// HTTP proxy URL, e.g. `http://proxy.local:3128`.
+    #[serde(default)]
+    pub proxy: Option<Secret>,
+    /// How many times a failed call is resent (same bytes) after the first try. Default 2, at most 10.
+    #[serde(default = "defaults::max_retries")]
+    pub max_retries: u32,
+    /// Delay before the first retry, doubled for each further one. Default 200 ms.
+    #[serde(default = "defaults::retry_delay_ms")]
+    pub retry_delay_ms: u64,
+    /// Largest accepted difference between a response timestamp and our clock. Default 300 s.
+    #[serde(default = "defaults::max_clock_skew_secs")]
+    pub max_clock_skew_secs: u64,
+}
+
+mod defaults {
+    pub fn connect_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn read_timeout_ms() -> u64 {
+        30_000
+    }
+    pub fn max_retries() -> u32 {
+        2
+    }
+    pub fn retry_delay_ms() -> u64 {
+        200
+    }
+    pub fn max_clock_skew_secs() -> u64 {
+        300
+    }
+}
+
+/// The production API origin for mainland refunds.
+pub const DOMESTIC_BASE_URL: &str = "https://api.mch.weixin.qq.com";
+
+/// Largest configuration or request JSON accepted, in bytes.
+pub const MAX_JSON_BYTES: usize = 1 << 20;
+
+impl Config {
+    /// A mainland direct-mode configuration with the required fields and every default.
+    pub fn domestic(
+        mchid: &str,
+        merchant_serial_no: &str,
+        private_key_pem: &str,
+        apiv3_key: &str,
+    ) -> Config {
+        Config {
+            family: Family::Domestic,
+            mode: Mode::Direct,
+            mchid: mchid.into(),
+            sub_mchid: None,
+            merchant_serial_no: merchant_serial_no.into(),
+            private_key_pem: Some(Secret::new(private_key_pem)),
+            private_key_file: None,
+            apiv3_key: Secret::new(apiv3_key),
+            wechatpay_public_key_id: None,
+            wechatpay_public_key_pem: None,
+            wechatpay_public_key_file: None,
+            platform_certificates: None,
+            base_url: None,
+            connect_timeout_ms: defaults::connect_timeout_ms(),
+            read_timeout_ms: defaults::read_timeout_ms(),
+            proxy: None,
+            max_retries: defaults::max_retries(),
+            retry_delay_ms: defaults::retry_delay_ms(),
+            max_clock_skew_secs: defaults::max_clock_skew_secs(),
+        }
+    }
+
+    /// Parses the JSON form. Errors name the field and never echo secret values.
+    pub fn from_json(json: &str) -> Result<Config> {
+        if json.len() > MAX_JSON_BYTES {
+            return Err(Error::new(
+                ErrorKind::InvalidJson,
+                "too_large",
+                format!("configuration JSON is larger than {MAX_JSON_BYTES} bytes"),
+            ));
+        }
+        serde_json::from_str(json).map_err(|e| config_json_error(&e))
+    }
+
+    /// The API origin without a trailing slash, checked: `https://`, or `http://` on loopback.
+    pub(crate) fn checked_base_url(&self, default: &str) -> Result<String> {
+        let url = self.base_url.as_deref().unwrap_or(default);
+        let url = url.trim_end_matches('/');
+        let host_port = if let Some(rest) = url.strip_prefix("https://") {
+            rest
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            if !is_loopback(rest) {
+                return Err(Error::config(
+                    "base_url",
+                    "plain http:// is only allowed for loopback (the simulator); use https://",
+                ));
+            }
+            rest
+        } else {
+            return Err(Error::config("base_url", "must start with https://"));
+        };
+        if host_port.is_empty() || host_port.contains(['/', '?', '#', '@', ' ']) {
+            return Err(Error::config(
+                "base_url",
+                "must be an origin such as https://api.mch.weixin.qq.com (no path, query or credentials)",
+            ));
+        }
+        Ok(url.to_string())
+    }
+
+    /// Validates the fields every APIv3 family shares.
+    pub(crate) fn check_common(&self) -> Result<()> {
+        check_id("mchid", &self.mchid)?;
+        if let Some(sub) = &self.sub_mchid {
+            if self.mode != Mode::Partner {
+                return Err(Error::config("sub_mchid", "only allowed in partner mode"));
+            }
+            check_id("sub_mchid", sub)?;
+        }
+        let serial = &self.merchant_serial_no;
+        if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::config(
+                "merchant_serial_no",
+                "must be the certificate serial in hex, as printed by \
+                 `openssl x509 -in apiclient_cert.pem -noout -serial` (without `serial=`)",
+            ));
+        }
+        if self.apiv3_key.expose().len() != 32 {
+            return Err(Error::config(
+                "apiv3_key",
+                format!(
+                    "must be exactly 32 bytes (got {})",
+                    self.apiv3_key.expose().len()
+                ),
+            ));
+        }
+        if self.connect_timeout_ms == 0 || self.read_timeout_ms == 0 {
+            return Err(Error::config(
+                "connect_timeout_ms/read_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        if self.max_retries > 10 {
+            return Err(Error::config("max_retries", "must be at most 10"));
+        }
+        if self.retry_delay_ms > 60_000 {
+            return Err(Error::config("retry_delay_ms", "must be at most 60000"));
+        }
+        Ok(())
+    }
+
+    /// The merchant private key PEM bytes, from `private_key_pem` or `private_key_file`.
+    pub(crate) fn private_key_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        match (&self.private_key_pem, &self.private_key_file) {
+            (Some(pem), None) => Ok(Zeroizing::new(pem.expose().as_bytes().to_vec())),
+            (None, Some(path)) => std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+                Error::config(
+                    "private_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            }),
+            _ => Err(Error::config(
+                "private_key_pem",
+                "give exactly one of private_key_pem and private_key_file",
+            )),
+        }
+    }
+
+    /// The WeChat Pay public key as (id, PEM bytes), when configured.
+    pub(crate) fn public_key_bytes(&self) -> Result<Option<(String, Vec<u8>)>> {
+        let pem = match (&self.wechatpay_public_key_pem, &self.wechatpay_public_key_file) {
+            (None, None) => None,
+            (Some(pem), None) => Some(pem.as_bytes().to_vec()),
+            (None, Some(path)) => Some(std::fs::read(path).map_err(|e| {
+                Error::config(
+                    "wechatpay_public_key_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?),
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "wechatpay_public_key_pem",
+                    "give only one of wechatpay_public_key_pem and wechatpay_public_key_file",
+                ))
+            }
+        };
+        match (pem, &self.wechatpay_public_key_id) {
+            (None, None) => Ok(None),
+            (Some(pem), Some(id)) if id.starts_with("PUB_KEY_ID_") => Ok(Some((id.clone(), pem))),
+            (Some(_), Some(_)) => Err(Error::config(
+                "wechatpay_public_key_id",
+                "must start with PUB_KEY_ID_",
+            )),
+            (Some(_), None) => Err(Error::config(
+                "wechatpay_public_key_id",
+                "required with the WeChat Pay public key",
+            )),
+            (None, Some(_)) => Err(Error::config(
+                "wechatpay_public_key_pem",
+                "the public key PEM (or file) is required with wechatpay_public_key_id",
+            )),
+        }
+    }
+}
+
+/// Merchant ids are 1-32 ASCII letters or digits.
+fn check_id(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Error::config(field, "must be 1-32 ASCII letters or digits"));
+    }
+    Ok(())
+}
+
+fn is_loopback(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// serde's messages for this struct never contain values of string fields, only
+/// their names and types, except for "invalid value" errors on enums, which
+/// show the (non-secret) variant given.
+fn config_json_error(error: &serde_json::Error) -> Error {
+    let kind = match error.classify() {
+        serde_json::error::Category::Data => ErrorKind::InvalidConfig,
+        _ => ErrorKind::InvalidJson,
+    };
+    Error::new(
+        kind,
+        "invalid_config_json",
+        format!("configuration: {error}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base(json_extra: &str) -> String {
+        format!(
+            r#"{{"family":"domestic","mchid":"1900000100","merchant_serial_no":"AB12",
+                "private_key_pem":"x","apiv3_key":"0123456789abcdef0123456789abcdef"{json_extra}}}"#
+        )
+    }
+
+    #[test]
+    fn parses_with_defaults() {
+        let config = Config::from_json(&base("")).unwrap();
+        assert_eq!(config.mode, Mode::Direct);
+        assert_eq!(config.max_retries, 2);
+        assert_eq!(config.max_clock_skew_secs, 300);
+        config.check_common().unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_field_by_name() {
+        let err = Config::from_json(&base(r#","mch_id":"1""#)).unwrap_err();
+        assert!(err.message.contains("unknown field `mch_id`"), "{err}");
+    }
+
+    #[test]
+    fn apiv3_key_length_is_checked_without_echoing_it() {
+        let mut config = Config::from_json(&base("")).unwrap();
+        config.apiv3_key = Secret::new("short-secret-value");
+        let err = config.check_common().unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("apiv3_key"));
+        assert!(!err.message.contains("short-secret-value"));
+    }
+
+    #[test]
+    fn http_only_on_loopback() {
+        let mut config = Config::from_json(&base("")).unwrap();
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://localhost:1",
+            "http://[::1]:9",
+            "https://x.example",
+        ] {
+            config.base_url = Some(ok.into());
+            assert!(config.checked_base_url("").is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://10.0.0.1",
+            "http://example.com",
+            "ftp://x",
+            "https://x/path",
+            "https://u:p@x",
+        ] {
+            config.base_url = Some(bad.into());
+            assert!(config.checked_base_url("").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let config = Config::from_json(&base("")).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+    }
+}

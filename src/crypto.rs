@@ -1,0 +1,277 @@
+//! Keys, RSA-SHA256 signatures and AEAD_AES_256_GCM, all on `ring`.
+//!
+//! Key loading diagnoses the files merchants confuse (PROTOCOL.md §1.5, §7.8):
+//! the `.p12` bundle, an encrypted key, the certificate given as the key.
+//! No error message ever contains key material.
+
+use crate::error::{Error, ErrorKind, Result};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{
+    CertificateDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer,
+};
+
+/// The merchant's RSA private key, ready to sign.
+pub(crate) struct SigningKey {
+    pair: RsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl SigningKey {
+    /// Loads a PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
+    pub(crate) fn from_pem(pem: &[u8], field: &str) -> Result<SigningKey> {
+        let pair = match pem_label(pem) {
+            Some("PRIVATE KEY") => {
+                let der = PrivatePkcs8KeyDer::from_pem_slice(pem)
+                    .map_err(|_| Error::config(field, "the PKCS#8 PEM is not valid base64/DER"))?;
+                RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|_| {
+                    Error::config(field, "the PKCS#8 key is not an RSA key of 2048-4096 bits")
+                })?
+            }
+            Some("RSA PRIVATE KEY") if contains(pem, b"ENCRYPTED") => {
+                return Err(encrypted_key(field));
+            }
+            Some("RSA PRIVATE KEY") => {
+                let der = PrivatePkcs1KeyDer::from_pem_slice(pem)
+                    .map_err(|_| Error::config(field, "the PKCS#1 PEM is not valid base64/DER"))?;
+                RsaKeyPair::from_der(der.secret_pkcs1_der()).map_err(|_| {
+                    Error::config(field, "the PKCS#1 key is not an RSA key of 2048-4096 bits")
+                })?
+            }
+            Some("ENCRYPTED PRIVATE KEY") => return Err(encrypted_key(field)),
+            Some("CERTIFICATE") => {
+                return Err(Error::config(
+                    field,
+                    "this is a certificate (apiclient_cert.pem), not the private key; \
+                     give apiclient_key.pem",
+                ))
+            }
+            Some("PUBLIC KEY") => {
+                return Err(Error::config(
+                    field,
+                    "this is a public key; the merchant private key (apiclient_key.pem) is needed",
+                ))
+            }
+            Some(other) => {
+                return Err(Error::config(
+                    field,
+                    format!("unsupported PEM block `{other}`; expected an RSA PRIVATE KEY"),
+                ))
+            }
+            None if pem.first() == Some(&0x30) => {
+                return Err(Error::config(
+                    field,
+                    "this is binary DER, likely the PKCS#12 bundle apiclient_cert.p12; \
+                     give the PEM file apiclient_key.pem",
+                ))
+            }
+            None => {
+                return Err(Error::config(
+                    field,
+                    "not a PEM private key (no `-----BEGIN PRIVATE KEY-----` block)",
+                ))
+            }
+        };
+        Ok(SigningKey {
+            pair,
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// RSASSA-PKCS1-v1_5 over SHA-256, base64 encoded.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<String> {
+        let mut signature = vec![0u8; self.pair.public().modulus_len()];
+        self.pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
+            .map_err(|_| Error::new(ErrorKind::Internal, "signing_failed", "RSA signing failed"))?;
+        Ok(BASE64.encode(signature))
+    }
+
+    /// A random alphanumeric string of `len` characters, from the OS CSPRNG.
+    pub(crate) fn nonce(&self, len: usize) -> Result<String> {
+        random_alphanumeric(&self.rng, len)
+    }
+}
+
+fn encrypted_key(field: &str) -> Error {
+    Error::config(
+        field,
+        "the private key is encrypted; decrypt it first \
+         (openssl pkey -in key.pem -out apiclient_key.pem)",
+    )
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The label of the first PEM block (`PRIVATE KEY` for `-----BEGIN PRIVATE KEY-----`).
+fn pem_label(pem: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
+    let end = text[start..].find("-----")?;
+    Some(&text[start..start + end])
+}
+
+/// A random string of `[0-9A-Za-z]`, without modulo bias.
+pub(crate) fn random_alphanumeric(rng: &SystemRandom, len: usize) -> Result<String> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        rng.fill(&mut buf)
+            .map_err(|_| Error::new(ErrorKind::Internal, "rng_failed", "the OS CSPRNG failed"))?;
+        // 248 = 62 * 4: bytes at or above it would bias the distribution.
+        for &b in buf.iter().filter(|&&b| b < 248) {
+            if out.len() == len {
+                break;
+            }
+            out.push(ALPHABET[usize::from(b % 62)] as char);
+        }
+    }
+    Ok(out)
+}
+
+/// A key that verifies WeChat Pay signatures: the WeChat Pay public key (SPKI)
+/// or a platform certificate.
+pub(crate) enum VerifyingKey {
+    PublicKey(SubjectPublicKeyInfoDer<'static>),
+    Certificate(CertificateDer<'static>),
+}
+
+impl VerifyingKey {
+    /// Parses a `BEGIN PUBLIC KEY` PEM (the WeChat Pay public key, `pub_key.pem`).
+    pub(crate) fn public_key_pem(pem: &[u8], field: &str) -> Result<VerifyingKey> {
+        let der = SubjectPublicKeyInfoDer::from_pem_slice(pem)
+            .map_err(|_| Error::config(field, "expected a `-----BEGIN PUBLIC KEY-----` PEM"))?;
+        let key = VerifyingKey::PublicKey(der);
+        key.check_parses()
+            .map_err(|_| Error::config(field, "the public key is not a valid RSA key"))?;
+        Ok(key)
+    }
+
+    /// Parses a `BEGIN CERTIFICATE` PEM (a platform certificate).
+    pub(crate) fn certificate_pem(pem: &[u8]) -> Result<VerifyingKey> {
+        let invalid = || {
+            Error::new(
+                ErrorKind::VerificationFailed,
+                "invalid_certificate",
+                "a downloaded platform certificate is not a valid X.509 PEM",
+            )
+        };
+        let der = CertificateDer::from_pem_slice(pem).map_err(|_| invalid())?;
+        let key = VerifyingKey::Certificate(der);
+        key.check_parses().map_err(|_| invalid())?;
+        Ok(key)
+    }
+
+    fn check_parses(&self) -> Result<(), webpki::Error> {
+        match self {
+            VerifyingKey::PublicKey(der) => webpki::RawPublicKeyEntity::try_from(der).map(drop),
+            VerifyingKey::Certificate(der) => webpki::EndEntityCert::try_from(der).map(drop),
+        }
+    }
+
+    /// True when `signature` (raw bytes) is a valid RSA-SHA256 signature of `message`.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        let algorithm = webpki::ring::RSA_PKCS1_2048_8192_SHA256;
+        match self {
+            VerifyingKey::PublicKey(der) => webpki::RawPublicKeyEntity::try_from(der)
+                .and_then(|key| key.verify_signature(algorithm, message, signature))
+                .is_ok(),
+            VerifyingKey::Certificate(der) => webpki::EndEntityCert::try_from(der)
+                .and_then(|cert| cert.verify_signature(algorithm, message, signature))
+                .is_ok(),
+        }
+    }
+}
+
+/// An `AEAD_AES_256_GCM` object as WeChat Pay sends it (notifications,
+/// certificate downloads). `ciphertext` is base64 of ciphertext ‖ 16-byte tag.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub(crate) struct EncryptedResource {
+    pub algorithm: String,
+    pub ciphertext: String,
+    pub nonce: String,
+    #[serde(default)]
+    pub associated_data: Option<String>,
+}
+
+/// Decrypts `resource` with the 32-byte APIv3 key (used as raw bytes, §3.1).
+pub(crate) fn aead_decrypt(apiv3_key: &[u8], resource: &EncryptedResource) -> Result<Vec<u8>> {
+    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    let fail = |reason, message: &str| Error::new(ErrorKind::DecryptionFailed, reason, message);
+    if resource.algorithm != "AEAD_AES_256_GCM" {
+        return Err(fail(
+            "unsupported_algorithm",
+            "resource.algorithm is not AEAD_AES_256_GCM",
+        ));
+    }
+    let nonce = Nonce::try_assume_unique_for_key(resource.nonce.as_bytes())
+        .map_err(|_| fail("invalid_nonce", "resource.nonce is not 12 bytes"))?;
+    let mut in_out = BASE64
+        .decode(resource.ciphertext.as_bytes())
+        .map_err(|_| fail("invalid_ciphertext", "resource.ciphertext is not base64"))?;
+    let key = UnboundKey::new(&AES_256_GCM, apiv3_key)
+        .map_err(|_| fail("invalid_key", "the APIv3 key is not 32 bytes"))?;
+    let aad = resource.associated_data.as_deref().unwrap_or("");
+    let plaintext = LessSafeKey::new(key)
+        .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut in_out)
+        .map_err(|_| {
+            fail(
+                "authentication_failed",
+                "AEAD tag mismatch: wrong APIv3 key, or the payload was altered",
+            )
+        })?;
+    Ok(plaintext.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonce_is_alphanumeric_and_sized() {
+        let rng = SystemRandom::new();
+        let a = random_alphanumeric(&rng, 32).unwrap();
+        let b = random_alphanumeric(&rng, 32).unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn pem_label_reads_first_block() {
+        assert_eq!(
+            pem_label(b"junk\n-----BEGIN RSA PRIVATE KEY-----\nabc"),
+            Some("RSA PRIVATE KEY")
+        );
+        assert_eq!(pem_label(b"no pem here"), None);
+    }
+
+    #[test]
+    fn aead_rejects_other_algorithms_and_bad_tags() {
+        let key = [7u8; 32];
+        let resource = EncryptedResource {
+            algorithm: "AEAD_AES_128_GCM".into(),
+            ciphertext: BASE64.encode([0u8; 20]),
+            nonce: "0123456789ab".into(),
+            associated_data: None,
+        };
+        assert_eq!(
+            aead_decrypt(&key, &resource).unwrap_err().reason,
+            "unsupported_algorithm"
+        );
+        let resource = EncryptedResource {
+            algorithm: "AEAD_AES_256_GCM".into(),
+            ..resource
+        };
+        assert_eq!(
+            aead_decrypt(&key, &resource).unwrap_err().reason,
+            "authentication_failed"
+        );
+    }
+}

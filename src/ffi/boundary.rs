@@ -1,0 +1,44 @@
+//! The one panic boundary every `extern "C"` body runs in.
+
+use super::strings::output_string;
+use super::wxrefund_status;
+use crate::error::{Error, ErrorKind, Result};
+use std::ffi::c_char;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Runs `body`; maps its error or panic to a status and, when
+/// `error_json_out` is not NULL, writes the error JSON there.
+pub(super) fn boundary(
+    error_json_out: *mut *mut c_char,
+    body: impl FnOnce() -> Result<()>,
+) -> wxrefund_status {
+    let error = match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => return wxrefund_status::Ok,
+        Ok(Err(error)) => error,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Error::new(
+                ErrorKind::Panic,
+                "panic",
+                format!("wxrefund panicked (please report): {message}"),
+            )
+        }
+    };
+    if !error_json_out.is_null() {
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { write_out(error_json_out, output_string(&error.to_json())) };
+    }
+    wxrefund_status::of(error.kind)
+}
+
+/// Writes an output parameter. Callers check `out` for NULL first.
+///
+/// # Safety
+/// `out` must be non-NULL and valid for writes.
+pub(super) unsafe fn write_out<T>(out: *mut T, value: T) {
+    unsafe { out.write(value) };
+}

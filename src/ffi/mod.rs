@@ -1,0 +1,266 @@
+//! The C ABI: thin and mechanical. Every function checks its pointers, runs
+//! inside one panic boundary, and calls the Rust API; no protocol here.
+//!
+//! Conventions (also in the README): every fallible function returns a
+//! [`wxrefund_status`]; outputs go through trailing `*_out` parameters written
+//! only on success; a last `char **error_json_out` (may be NULL) receives an
+//! error JSON object on failure. Every returned string is freed with
+//! [`wxrefund_string_free`].
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod handles;
+mod strings;
+
+use crate::{Client, ErrorKind};
+use boundary::{boundary, write_out};
+use std::ffi::{c_char, c_int};
+use strings::{input_str, output_string};
+
+pub use handles::wxrefund_client;
+
+/// Result of every fallible function. The numbers are fixed forever.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum wxrefund_status {
+    /// Success; outputs were written.
+    Ok = 0,
+    /// A required pointer was NULL, or a string was not valid UTF-8.
+    InvalidArgument = 1,
+    /// JSON was malformed, of a wrong type, had an unknown field, or was larger than 1 MiB.
+    InvalidJson = 2,
+    /// The client configuration is wrong; `field` in the error JSON names it.
+    InvalidConfig = 3,
+    /// A refund request or query broke a rule; nothing was sent. `field` names it.
+    InvalidRequest = 4,
+    /// The client handle is NULL, freed, or not from this library.
+    InvalidHandle = 5,
+    /// The network failed. See `retryable` and `outcome_unknown`.
+    Transport = 6,
+    /// The platform refused the request; see `code`, `http_status`, `retryable`.
+    ApiError = 7,
+    /// The refund or order does not exist.
+    NotFound = 8,
+    /// Too many requests; the outcome of a refund apply is unknown: query first.
+    RateLimited = 9,
+    /// A response failed signature verification; it was not used.
+    VerificationFailed = 10,
+    /// Decryption failed (wrong APIv3 key or altered payload).
+    DecryptionFailed = 11,
+    /// The library panicked; the panic was contained. Please report it.
+    Panic = 12,
+    /// An unexpected internal error. Please report it.
+    Internal = 13,
+}
+
+impl wxrefund_status {
+    const ALL: [wxrefund_status; 14] = [
+        wxrefund_status::Ok,
+        wxrefund_status::InvalidArgument,
+        wxrefund_status::InvalidJson,
+        wxrefund_status::InvalidConfig,
+        wxrefund_status::InvalidRequest,
+        wxrefund_status::InvalidHandle,
+        wxrefund_status::Transport,
+        wxrefund_status::ApiError,
+        wxrefund_status::NotFound,
+        wxrefund_status::RateLimited,
+        wxrefund_status::VerificationFailed,
+        wxrefund_status::DecryptionFailed,
+        wxrefund_status::Panic,
+        wxrefund_status::Internal,
+    ];
+
+    pub(crate) fn of(kind: ErrorKind) -> wxrefund_status {
+        match kind {
+            ErrorKind::InvalidArgument => wxrefund_status::InvalidArgument,
+            ErrorKind::InvalidJson => wxrefund_status::InvalidJson,
+            ErrorKind::InvalidConfig => wxrefund_status::InvalidConfig,
+            ErrorKind::InvalidRequest => wxrefund_status::InvalidRequest,
+            ErrorKind::InvalidHandle => wxrefund_status::InvalidHandle,
+            ErrorKind::Transport => wxrefund_status::Transport,
+            ErrorKind::Api => wxrefund_status::ApiError,
+            ErrorKind::NotFound => wxrefund_status::NotFound,
+            ErrorKind::RateLimited => wxrefund_status::RateLimited,
+            ErrorKind::VerificationFailed => wxrefund_status::VerificationFailed,
+            ErrorKind::DecryptionFailed => wxrefund_status::DecryptionFailed,
+            ErrorKind::Panic => wxrefund_status::Panic,
+            ErrorKind::Internal => wxrefund_status::Internal,
+        }
+    }
+
+    fn name(self) -> &'static std::ffi::CStr {
+        match self {
+            wxrefund_status::Ok => c"OK",
+            wxrefund_status::InvalidArgument => c"INVALID_ARGUMENT",
+            wxrefund_status::InvalidJson => c"INVALID_JSON",
+            wxrefund_status::InvalidConfig => c"INVALID_CONFIG",
+            wxrefund_status::InvalidRequest => c"INVALID_REQUEST",
+            wxrefund_status::InvalidHandle => c"INVALID_HANDLE",
+            wxrefund_status::Transport => c"TRANSPORT",
+            wxrefund_status::ApiError => c"API_ERROR",
+            wxrefund_status::NotFound => c"NOT_FOUND",
+            wxrefund_status::RateLimited => c"RATE_LIMITED",
+            wxrefund_status::VerificationFailed => c"VERIFICATION_FAILED",
+            wxrefund_status::DecryptionFailed => c"DECRYPTION_FAILED",
+            wxrefund_status::Panic => c"PANIC",
+            wxrefund_status::Internal => c"INTERNAL",
+        }
+    }
+}
+
+/// The library version, e.g. `"0.1.0"`.
+///
+/// Returns a static NUL-terminated string: never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wxrefund_version() -> *const c_char {
+    const VERSION: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
+        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
+    ) {
+        Ok(version) => version,
+        Err(_) => c"unknown",
+    };
+    VERSION.as_ptr()
+}
+
+/// The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or
+/// `"UNKNOWN"` for a number that is not a status.
+///
+/// Takes an `int` so that any value is safe to pass. Returns a static string:
+/// never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wxrefund_status_name(status: c_int) -> *const c_char {
+    wxrefund_status::ALL
+        .iter()
+        .find(|s| **s as c_int == status)
+        .map_or(c"UNKNOWN", |s| s.name())
+        .as_ptr()
+}
+
+/// Creates a client from a configuration JSON object (see the README for the fields).
+///
+/// Loads and checks the keys; does not touch the network.
+///
+/// - `config_json`: NUL-terminated UTF-8 JSON; not NULL.
+/// - `client_out`: receives the new handle on success; not NULL. Free the
+///   handle with `wxrefund_client_free`.
+/// - `error_json_out`: may be NULL; on failure receives an error JSON string
+///   to free with `wxrefund_string_free`. Secrets are never echoed.
+///
+/// Thread-safe.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for reads (`config_json`, up to its NUL)
+/// or writes (`client_out`, `error_json_out`).
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_client_new(
+    config_json: *const c_char,
+    client_out: *mut *mut wxrefund_client,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || {
+        let config = unsafe { input_str(config_json, "config_json") }?;
+        if client_out.is_null() {
+            return Err(strings::null_argument("client_out"));
+        }
+        let client = Client::from_json(config)?;
+        let handle = handles::register(client);
+        unsafe { write_out(client_out, handle) };
+        Ok(())
+    })
+}
+
+/// Frees a client. Waits for calls in flight on this client to finish, then
+/// zeroes its secrets.
+///
+/// Returns `WXREFUND_STATUS_OK`, or `WXREFUND_STATUS_INVALID_HANDLE` for a
+/// NULL, already freed or foreign handle (freeing twice is harmless).
+/// Thread-safe; do not start new calls on a handle being freed.
+///
+/// # Safety
+/// `client` is only compared against the registry, never dereferenced, so any value is safe.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_client_free(client: *mut wxrefund_client) -> wxrefund_status {
+    boundary(std::ptr::null_mut(), || handles::unregister(client))
+}
+
+/// Applies for a refund. `request_json` is the family's request object with
+/// WeChat's field names (mainland: `out_refund_no`, `out_trade_no` or
+/// `transaction_id`, `amount{refund,total,currency}`, ...). Validated before
+/// anything is sent; unknown fields are rejected.
+///
+/// On success `*response_json_out` receives the platform's refund object,
+/// unchanged, plus `"wxrefund":{"status","final","action_required"}`. The
+/// answer means "accepted": query until `final`.
+///
+/// On failure check `retryable` and `outcome_unknown` in the error JSON: when
+/// the outcome is unknown, query before retrying, and retry only with the same
+/// `out_refund_no` and amounts.
+///
+/// - `client`: a handle from `wxrefund_client_new`.
+/// - `request_json`, `response_json_out`: not NULL. `error_json_out`: may be NULL.
+/// - Strings written to `*_out` are freed with `wxrefund_string_free`.
+///
+/// Thread-safe: one client may be used from many threads at once. Blocks
+/// until the platform answers or the retries are spent.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for reads (`request_json`, up to its NUL) or writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_refund_create(
+    client: *const wxrefund_client,
+    request_json: *const c_char,
+    response_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || {
+        let request = unsafe { input_str(request_json, "request_json") }?;
+        if response_json_out.is_null() {
+            return Err(strings::null_argument("response_json_out"));
+        }
+        let refund = handles::with_client(client, |c| c.create_refund_json(request))?;
+        unsafe { write_out(response_json_out, output_string(&refund.to_json())) };
+        Ok(())
+    })
+}
+
+/// Queries one refund. `query_json` is `{"out_refund_no": "..."}`, plus
+/// `"sub_mchid"` in partner mode when the configuration has no default.
+///
+/// On success `*response_json_out` receives the platform's refund object plus
+/// `"wxrefund":{"status","final","action_required"}`. An unknown refund is
+/// `WXREFUND_STATUS_NOT_FOUND`.
+///
+/// Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for reads (`query_json`, up to its NUL) or writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_refund_query(
+    client: *const wxrefund_client,
+    query_json: *const c_char,
+    response_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || {
+        let query = unsafe { input_str(query_json, "query_json") }?;
+        if response_json_out.is_null() {
+            return Err(strings::null_argument("response_json_out"));
+        }
+        let refund = handles::with_client(client, |c| c.query_refund_json(query))?;
+        unsafe { write_out(response_json_out, output_string(&refund.to_json())) };
+        Ok(())
+    })
+}
+
+/// Frees a string returned by this library. NULL is ignored, and so is a
+/// pointer this library did not return or already freed (checked against a
+/// registry of live strings). Thread-safe.
+///
+/// # Safety
+/// `string` is compared against the registry before it is touched, so any value is safe.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_string_free(string: *mut c_char) {
+    // A panic here would have nowhere to be reported; there is none to catch.
+    let _ = std::panic::catch_unwind(|| strings::free(string));
+}

@@ -1,0 +1,103 @@
+//! wxrefund: apply for and query WeChat Pay refunds from Rust, C, C++, Java and Python.
+//!
+//! The Rust API is [`Client`]: build it from a [`Config`] (or its JSON form),
+//! then [`Client::create_refund`] and [`Client::query_refund`]. The C ABI in
+//! [`ffi`] is a thin layer over exactly these calls.
+//!
+//! ```no_run
+//! use wxrefund::{Client, Config, RefundQuery};
+//! use wxrefund::domestic::{Amount, RefundRequest};
+//!
+//! let config = Config::domestic("1900000100", "3775B6A4...", "-----BEGIN PRIVATE KEY-----...", "0123456789abcdef0123456789abcdef");
+//! let client = Client::new(config)?;
+//! let refund = client.create_refund(&RefundRequest {
+//!     out_trade_no: Some("T20261122000001".into()),
+//!     out_refund_no: "R20261122000001".into(),
+//!     amount: Amount { refund: 100, total: 10000, currency: "CNY".into(), from: None },
+//!     ..Default::default()
+//! })?;
+//! let latest = client.query_refund(&RefundQuery::by_out_refund_no("R20261122000001"))?;
+//! println!("{}", latest.status.name());
+//! # Ok::<(), wxrefund::Error>(())
+//! ```
+
+mod config;
+mod crypto;
+mod error;
+pub mod ffi;
+mod http;
+mod refund;
+mod v3;
+
+pub use config::{Config, Family, Mode, Secret, DOMESTIC_BASE_URL, MAX_JSON_BYTES};
+pub use error::{Error, ErrorKind, Result};
+pub use refund::domestic;
+pub use refund::{Refund, RefundQuery, RefundStatus};
+
+use refund::domestic::Domestic;
+
+/// A refund client for one family and account. Thread-safe: share it
+/// (e.g. in an `Arc`) and call it from many threads at once.
+pub struct Client {
+    backend: Backend,
+}
+
+enum Backend {
+    Domestic(Domestic),
+}
+
+impl Client {
+    /// Builds a client, loading and checking keys. Does not touch the network.
+    pub fn new(config: Config) -> Result<Client> {
+        let backend = match config.family {
+            Family::Domestic => Backend::Domestic(Domestic::new(&config)?),
+        };
+        Ok(Client { backend })
+    }
+
+    /// Builds a client from the configuration JSON (see [`Config`] for the fields).
+    pub fn from_json(config_json: &str) -> Result<Client> {
+        Client::new(Config::from_json(config_json)?)
+    }
+
+    /// The family this client speaks for.
+    pub fn family(&self) -> Family {
+        match self.backend {
+            Backend::Domestic(_) => Family::Domestic,
+        }
+    }
+
+    /// Applies for a mainland refund. Validates before sending; retries only
+    /// what is safe, with the same bytes. The answer means "accepted": the
+    /// refund is final only when a query or notification says so.
+    pub fn create_refund(&self, request: &domestic::RefundRequest) -> Result<Refund> {
+        match &self.backend {
+            Backend::Domestic(domestic) => domestic.create(request),
+        }
+    }
+
+    /// Applies for a refund described by JSON with WeChat's field names for
+    /// this client's family. Unknown fields are rejected.
+    pub fn create_refund_json(&self, request_json: &str) -> Result<Refund> {
+        match &self.backend {
+            Backend::Domestic(domestic) => {
+                domestic.create(&refund::parse_json("refund request", request_json)?)
+            }
+        }
+    }
+
+    /// Queries one refund by `out_refund_no`.
+    pub fn query_refund(&self, query: &RefundQuery) -> Result<Refund> {
+        match &self.backend {
+            Backend::Domestic(domestic) => domestic.query(query),
+        }
+    }
+
+    /// Queries one refund described by JSON (`{"out_refund_no": ...}`).
+    pub fn query_refund_json(&self, query_json: &str) -> Result<Refund> {
+        self.query_refund(&refund::parse_json("refund query", query_json)?)
+    }
+}
+
+/// The library version, e.g. `0.1.0`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

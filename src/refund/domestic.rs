@@ -1,0 +1,380 @@
+//! WeChat Pay APIv3 mainland refunds, direct and partner mode (PROTOCOL.md §4).
+
+use super::{
+    check_charset, check_notify_url, check_out_refund_no, check_positive, check_reason,
+    encode_path_segment, Refund, RefundQuery,
+};
+use crate::config::{Config, Mode, DOMESTIC_BASE_URL};
+use crate::error::{Error, Result};
+use crate::v3::ApiV3;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Apply for a refund: the body of `POST /v3/refund/domestic/refunds`, with
+/// WeChat's field names. Unknown fields are rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Partner mode only: the sub-merchant that took the payment
+    /// (defaults to the configured `sub_mchid`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sub_mchid: Option<String>,
+    /// WeChat Pay order number; give this or `out_trade_no`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub transaction_id: Option<String>,
+    /// Merchant order number (6-32 characters); give this or `transaction_id`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub out_trade_no: Option<String>,
+    /// Merchant refund number, 1-64 of `[0-9A-Za-z_-|*@]`. The same number is
+    /// always the same refund: reuse it for every retry.
+    pub out_refund_no: String,
+    /// Shown to the payer; 1-80 bytes, no emoji.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<String>,
+    /// Overrides the refund notification URL configured in the merchant platform.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notify_url: Option<String>,
+    /// `AVAILABLE` (refund from the available balance) or `UNSETTLED`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub funds_account: Option<String>,
+    /// Amounts, in fen.
+    pub amount: Amount,
+    /// Per-item refund details.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goods_detail: Option<Vec<GoodsDetail>>,
+}
+
+/// `amount` of a refund request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Amount {
+    /// Amount to refund, fen; at most `total`.
+    pub refund: i64,
+    /// Which accounts fund the refund; amounts must add up to `refund`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from: Option<Vec<FundsFrom>>,
+    /// The original order total, fen.
+    pub total: i64,
+    /// `CNY`.
+    pub currency: String,
+}
+
+/// One entry of `amount.from[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundsFrom {
+    /// `AVAILABLE` or `UNAVAILABLE`.
+    pub account: String,
+    /// Fen from that account.
+    pub amount: i64,
+}
+
+/// One entry of `goods_detail[]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoodsDetail {
+    /// Merchant goods id, 1-32 of `[A-Za-z0-9_-]`.
+    pub merchant_goods_id: String,
+    /// WeChat Pay goods id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub wechatpay_goods_id: Option<String>,
+    /// Goods name, up to 256 bytes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub goods_name: Option<String>,
+    /// Unit price, fen.
+    pub unit_price: i64,
+    /// Amount refunded for this item, fen.
+    pub refund_amount: i64,
+    /// Quantity refunded.
+    pub refund_quantity: i64,
+}
+
+impl RefundRequest {
+    /// Checks every rule of §4.2 that can be checked before sending.
+    pub fn validate(&self) -> Result<()> {
+        match (&self.transaction_id, &self.out_trade_no) {
+            (None, None) => {
+                return Err(Error::invalid_field(
+                    "transaction_id",
+                    "give transaction_id or out_trade_no",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field(
+                    "transaction_id",
+                    "give only one of transaction_id and out_trade_no",
+                ))
+            }
+            (Some(id), None) => check_charset("transaction_id", id, 1, 32, b"")?,
+            (None, Some(no)) => check_charset("out_trade_no", no, 6, 32, b"_-|*")?,
+        }
+        check_out_refund_no(&self.out_refund_no)?;
+        if let Some(reason) = &self.reason {
+            check_reason(reason)?;
+        }
+        if let Some(url) = &self.notify_url {
+            check_notify_url(url)?;
+        }
+        if let Some(account) = &self.funds_account {
+            if !matches!(account.as_str(), "AVAILABLE" | "UNSETTLED") {
+                return Err(Error::invalid_field(
+                    "funds_account",
+                    "must be AVAILABLE or UNSETTLED",
+                ));
+            }
+        }
+        self.amount.validate()?;
+        for (i, goods) in self.goods_detail.iter().flatten().enumerate() {
+            goods.validate(i)?;
+        }
+        Ok(())
+    }
+}
+
+impl Amount {
+    fn validate(&self) -> Result<()> {
+        check_positive("amount.refund", self.refund)?;
+        check_positive("amount.total", self.total)?;
+        if self.refund > self.total {
+            return Err(Error::invalid_field(
+                "amount.refund",
+                format!(
+                    "must not exceed amount.total ({} > {})",
+                    self.refund, self.total
+                ),
+            ));
+        }
+        if self.currency != "CNY" {
+            return Err(Error::invalid_field(
+                "amount.currency",
+                "mainland refunds are in CNY",
+            ));
+        }
+        if let Some(from) = &self.from {
+            let mut seen = HashSet::new();
+            let mut sum: i64 = 0;
+            for (i, entry) in from.iter().enumerate() {
+                let field = format!("amount.from[{i}]");
+                if !matches!(entry.account.as_str(), "AVAILABLE" | "UNAVAILABLE") {
+                    return Err(Error::invalid_field(
+                        format!("{field}.account"),
+                        "must be AVAILABLE or UNAVAILABLE",
+                    ));
+                }
+                if !seen.insert(entry.account.as_str()) {
+                    return Err(Error::invalid_field(
+                        format!("{field}.account"),
+                        "each account may appear only once",
+                    ));
+                }
+                check_positive(&format!("{field}.amount"), entry.amount)?;
+                sum = sum.saturating_add(entry.amount);
+            }
+            if sum != self.refund {
+                return Err(Error::invalid_field(
+                    "amount.from",
+                    format!(
+                        "amounts must add up to amount.refund ({sum} != {})",
+                        self.refund
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GoodsDetail {
+    fn validate(&self, index: usize) -> Result<()> {
+        let field = |name: &str| format!("goods_detail[{index}].{name}");
+        check_charset(
+            &field("merchant_goods_id"),
+            &self.merchant_goods_id,
+            1,
+            32,
+            b"_-",
+        )?;
+        if let Some(id) = &self.wechatpay_goods_id {
+            if id.is_empty() || id.len() > 32 {
+                return Err(Error::invalid_field(
+                    field("wechatpay_goods_id"),
+                    "length must be 1-32",
+                ));
+            }
+        }
+        if let Some(name) = &self.goods_name {
+            if name.is_empty() || name.len() > 256 {
+                return Err(Error::invalid_field(
+                    field("goods_name"),
+                    "length must be 1-256 bytes",
+                ));
+            }
+        }
+        if self.unit_price < 0 {
+            return Err(Error::invalid_field(
+                field("unit_price"),
+                "must not be negative",
+            ));
+        }
+        check_positive(&field("refund_amount"), self.refund_amount)?;
+        check_positive(&field("refund_quantity"), self.refund_quantity)
+    }
+}
+
+/// A mainland refund client: one merchant (or service provider) account.
+pub(crate) struct Domestic {
+    api: ApiV3,
+    mode: Mode,
+    default_sub_mchid: Option<String>,
+}
+
+impl Domestic {
+    pub(crate) fn new(config: &Config) -> Result<Domestic> {
+        Ok(Domestic {
+            api: ApiV3::new(config, DOMESTIC_BASE_URL)?,
+            mode: config.mode,
+            default_sub_mchid: config.sub_mchid.clone(),
+        })
+    }
+
+    /// The sub-merchant to send: required in partner mode, refused in direct mode.
+    fn sub_mchid(&self, given: Option<&String>) -> Result<Option<String>> {
+        match (self.mode, given.or(self.default_sub_mchid.as_ref())) {
+            (Mode::Direct, None) => Ok(None),
+            (Mode::Direct, Some(_)) => Err(Error::invalid_field(
+                "sub_mchid",
+                "only allowed in partner mode",
+            )),
+            (Mode::Partner, None) => Err(Error::invalid_field(
+                "sub_mchid",
+                "required in partner mode (in the request or the configuration)",
+            )),
+            (Mode::Partner, Some(sub)) => {
+                check_charset("sub_mchid", sub, 1, 32, b"")?;
+                Ok(Some(sub.clone()))
+            }
+        }
+    }
+
+    /// `POST /v3/refund/domestic/refunds`.
+    pub(crate) fn create(&self, request: &RefundRequest) -> Result<Refund> {
+        request.validate()?;
+        let mut request = request.clone();
+        request.sub_mchid = self.sub_mchid(request.sub_mchid.as_ref())?;
+        // Serialized once: these exact bytes are signed, sent, and resent on retry.
+        let body = serde_json::to_vec(&request).map_err(|e| {
+            Error::new(crate::ErrorKind::Internal, "serialize", e.to_string())
+        })?;
+        let fields = self.api.call("POST", "/v3/refund/domestic/refunds", &body)?;
+        Ok(Refund::from_fields(fields, "status"))
+    }
+
+    /// `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=]`.
+    pub(crate) fn query(&self, query: &RefundQuery) -> Result<Refund> {
+        check_out_refund_no(&query.out_refund_no)?;
+        let mut target = format!(
+            "/v3/refund/domestic/refunds/{}",
+            encode_path_segment(&query.out_refund_no)
+        );
+        if let Some(sub) = self.sub_mchid(query.sub_mchid.as_ref())? {
+            target.push_str("?sub_mchid=");
+            target.push_str(&sub);
+        }
+        let fields = self.api.call("GET", &target, b"")?;
+        Ok(Refund::from_fields(fields, "status"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refund::parse_json;
+
+    fn request(json: &str) -> Result<RefundRequest> {
+        parse_json::<RefundRequest>("refund request", json).and_then(|r| {
+            r.validate()?;
+            Ok(r)
+        })
+    }
+
+    const GOOD: &str = r#"{"out_trade_no":"T20261122000001","out_refund_no":"R1",
+        "amount":{"refund":100,"total":10000,"currency":"CNY"}}"#;
+
+    fn field_of(json: &str) -> String {
+        request(json).unwrap_err().field.unwrap_or_default()
+    }
+
+    #[test]
+    fn accepts_full_request() {
+        let full = r#"{"transaction_id":"4200000001202611220000000001","out_refund_no":"R|1*2@3",
+            "reason":"商品已售完","notify_url":"https://pos.example/notify","funds_account":"AVAILABLE",
+            "amount":{"refund":888,"from":[{"account":"AVAILABLE","amount":444},{"account":"UNAVAILABLE","amount":444}],
+                      "total":888,"currency":"CNY"},
+            "goods_detail":[{"merchant_goods_id":"G-1","wechatpay_goods_id":"1001","goods_name":"iPhone",
+                             "unit_price":888,"refund_amount":888,"refund_quantity":1}]}"#;
+        request(full).unwrap();
+        request(GOOD).unwrap();
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let swap = |from: &str, to: &str| GOOD.replace(from, to);
+        assert_eq!(
+            field_of(&swap(r#""out_trade_no":"T20261122000001","#, "")),
+            "transaction_id"
+        );
+        assert_eq!(
+            field_of(&swap(
+                r#""out_trade_no""#,
+                r#""transaction_id":"1","out_trade_no""#
+            )),
+            "transaction_id"
+        );
+        assert_eq!(field_of(&swap("T20261122000001", "T1")), "out_trade_no");
+        assert_eq!(field_of(&swap(r#""R1""#, r#""R 1""#)), "out_refund_no");
+        assert_eq!(field_of(&swap(r#""refund":100"#, r#""refund":0"#)), "amount.refund");
+        assert_eq!(
+            field_of(&swap(r#""refund":100"#, r#""refund":10001"#)),
+            "amount.refund"
+        );
+        assert_eq!(field_of(&swap("CNY", "USD")), "amount.currency");
+        assert_eq!(
+            field_of(&swap(r#""R1","#, r#""R1","reason":"😀","#)),
+            "reason"
+        );
+        assert_eq!(
+            field_of(&swap(r#""R1","#, r#""R1","funds_account":"BASIC","#)),
+            "funds_account"
+        );
+        assert_eq!(
+            field_of(&swap(
+                r#""refund":100,"#,
+                r#""refund":100,"from":[{"account":"AVAILABLE","amount":60}],"#
+            )),
+            "amount.from"
+        );
+        assert_eq!(
+            field_of(&swap(
+                r#""refund":100,"#,
+                r#""refund":100,"from":[{"account":"AVAILABLE","amount":50},{"account":"AVAILABLE","amount":50}],"#
+            )),
+            "amount.from[1].account"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_floats_are_rejected() {
+        let err = request(&GOOD.replace(r#""R1","#, r#""R1","reasn":"x","#)).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::InvalidJson);
+        assert!(err.message.contains("unknown field `reasn`"), "{err}");
+        let err = request(&GOOD.replace("100,", "600.0,")).unwrap_err();
+        assert!(err.message.contains("floating point"), "{err}");
+    }
+
+    #[test]
+    fn absent_fields_are_omitted_not_null() {
+        let r = request(GOOD).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains("null"), "{json}");
+    }
+}

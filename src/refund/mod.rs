@@ -1,0 +1,275 @@
+//! Refund families (one file each) and what they share: the response type
+//! with its normalized status, and the validation rules.
+
+pub mod domestic;
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// A refund as the platform returned it, plus a normalized status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refund {
+    /// Every field the platform sent, unchanged.
+    pub fields: Map<String, Value>,
+    /// The status, the same across families.
+    pub status: RefundStatus,
+}
+
+/// Refund status normalized across families (`CLOSED` and Global's
+/// `REFUNDCLOSE` are both [`RefundStatus::Closed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// The platform is processing the refund; query again later.
+    Processing,
+    /// Final: the money went back.
+    Success,
+    /// Final: the refund was closed and will not be paid; a new attempt needs a new `out_refund_no`.
+    Closed,
+    /// The refund route failed (card closed or frozen); it needs action in the
+    /// merchant platform or apply-abnormal-refund. Not final.
+    Abnormal,
+    /// A status this library does not know yet, as sent.
+    Other(String),
+}
+
+impl RefundStatus {
+    /// Normalizes a platform status string.
+    pub fn from_platform(status: &str) -> RefundStatus {
+        match status {
+            "PROCESSING" => RefundStatus::Processing,
+            "SUCCESS" => RefundStatus::Success,
+            "CLOSED" | "REFUNDCLOSE" | "CLOSE" => RefundStatus::Closed,
+            "ABNORMAL" => RefundStatus::Abnormal,
+            other => RefundStatus::Other(other.to_string()),
+        }
+    }
+
+    /// The normalized name: `PROCESSING`, `SUCCESS`, `CLOSED`, `ABNORMAL`, or the platform's own.
+    pub fn name(&self) -> &str {
+        match self {
+            RefundStatus::Processing => "PROCESSING",
+            RefundStatus::Success => "SUCCESS",
+            RefundStatus::Closed => "CLOSED",
+            RefundStatus::Abnormal => "ABNORMAL",
+            RefundStatus::Other(other) => other,
+        }
+    }
+
+    /// True when the status can no longer change: `SUCCESS` or `CLOSED`.
+    pub fn is_final(&self) -> bool {
+        matches!(self, RefundStatus::Success | RefundStatus::Closed)
+    }
+}
+
+impl Refund {
+    /// Wraps a platform object, reading its status from `status_field`.
+    pub(crate) fn from_fields(fields: Map<String, Value>, status_field: &str) -> Refund {
+        let status = fields
+            .get(status_field)
+            .and_then(Value::as_str)
+            .map_or(RefundStatus::Other(String::new()), RefundStatus::from_platform);
+        Refund { fields, status }
+    }
+
+    /// A string field of the platform's answer.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// The platform's fields plus `"wxrefund": {"status", "final", "action_required"}`.
+    pub fn to_json(&self) -> Value {
+        let mut object = self.fields.clone();
+        object.insert(
+            "wxrefund".into(),
+            json!({
+                "status": self.status.name(),
+                "final": self.status.is_final(),
+                "action_required": self.status == RefundStatus::Abnormal,
+            }),
+        );
+        Value::Object(object)
+    }
+}
+
+/// Which refund to query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundQuery {
+    /// The merchant's refund number.
+    pub out_refund_no: String,
+    /// Partner mode: the sub-merchant (defaults to the configured `sub_mchid`).
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
+}
+
+impl RefundQuery {
+    /// A query by merchant refund number.
+    pub fn by_out_refund_no(out_refund_no: &str) -> RefundQuery {
+        RefundQuery {
+            out_refund_no: out_refund_no.into(),
+            sub_mchid: None,
+        }
+    }
+}
+
+/// Parses request JSON into `T`, rejecting unknown fields and oversize input.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    if json.len() > crate::config::MAX_JSON_BYTES {
+        return Err(Error::new(
+            crate::ErrorKind::InvalidJson,
+            "too_large",
+            format!(
+                "{what} JSON is larger than {} bytes",
+                crate::config::MAX_JSON_BYTES
+            ),
+        ));
+    }
+    serde_json::from_str(json).map_err(|e| Error::json(what, &e))
+}
+
+/// `out_refund_no`: 1-64 characters of `[0-9A-Za-z_-|*@]` (§4.2).
+pub(crate) fn check_out_refund_no(value: &str) -> Result<()> {
+    check_charset("out_refund_no", value, 1, 64, b"_-|*@")
+}
+
+/// `[min, max]` characters, each ASCII alphanumeric or one of `extra`.
+pub(crate) fn check_charset(
+    field: &str,
+    value: &str,
+    min: usize,
+    max: usize,
+    extra: &[u8],
+) -> Result<()> {
+    if value.len() < min || value.len() > max {
+        return Err(Error::invalid_field(
+            field,
+            format!("length must be {min}-{max} (got {})", value.len()),
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(*c as u8)))))
+    {
+        let allowed: String = extra.iter().map(|&b| b as char).collect();
+        return Err(Error::invalid_field(
+            field,
+            format!("character {bad:?} not allowed; use 0-9 A-Z a-z and {allowed}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `reason`: 1-80 bytes of UTF-8, no 4-byte characters such as emoji (§1.6, §4.2).
+pub(crate) fn check_reason(value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 80 {
+        return Err(Error::invalid_field(
+            "reason",
+            format!("must be 1-80 bytes of UTF-8 (got {})", value.len()),
+        ));
+    }
+    if let Some(c) = value.chars().find(|c| c.len_utf8() == 4) {
+        return Err(Error::invalid_field(
+            "reason",
+            format!(
+                "4-byte UTF-8 characters such as emoji are not allowed (found U+{:X})",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `notify_url`: an absolute http(s) URL of 8-256 bytes without query (§3.4).
+pub(crate) fn check_notify_url(value: &str) -> Result<()> {
+    if value.len() < 8 || value.len() > 256 {
+        return Err(Error::invalid_field("notify_url", "length must be 8-256"));
+    }
+    if !(value.starts_with("https://") || value.starts_with("http://")) {
+        return Err(Error::invalid_field(
+            "notify_url",
+            "must be an absolute https:// URL",
+        ));
+    }
+    if value.contains(['?', '#', ' ']) {
+        return Err(Error::invalid_field(
+            "notify_url",
+            "must not carry a query string, fragment or spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// A positive amount in minor units.
+pub(crate) fn check_positive(field: &str, value: i64) -> Result<()> {
+    if value <= 0 {
+        return Err(Error::invalid_field(
+            field,
+            format!("must be a positive integer in minor units (got {value})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Percent-encodes one path segment: everything but `A-Za-z0-9-._~`.
+pub(crate) fn encode_path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn out_refund_no_rules() {
+        assert!(check_out_refund_no("R|2*3@4_5-6").is_ok());
+        assert!(check_out_refund_no(&"a".repeat(64)).is_ok());
+        let err = check_out_refund_no(&"a".repeat(65)).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("out_refund_no"));
+        assert!(err.message.contains("1-64"));
+        assert!(check_out_refund_no("").is_err());
+        assert!(check_out_refund_no("R 1").unwrap_err().message.contains("' '"));
+        assert!(check_out_refund_no("退款1").is_err());
+    }
+
+    #[test]
+    fn reason_rules() {
+        assert!(check_reason("商品已售完").is_ok());
+        assert!(check_reason(&"退".repeat(26)).is_ok()); // 78 bytes
+        assert!(check_reason(&"退".repeat(27)).is_err()); // 81 bytes
+        assert!(check_reason("").is_err());
+        let err = check_reason("thanks 😀").unwrap_err();
+        assert!(err.message.contains("U+1F600"), "{err}");
+    }
+
+    #[test]
+    fn notify_url_rules() {
+        assert!(check_notify_url("https://pos.example/refund").is_ok());
+        assert!(check_notify_url("https://pos.example/refund?x=1").is_err());
+        assert!(check_notify_url("ftp://pos.example/refund").is_err());
+        assert!(check_notify_url("https:/").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_path_segment("R|1*2@3"), "R%7C1%2A2%403");
+        assert_eq!(encode_path_segment("a-b_c.d~"), "a-b_c.d~");
+    }
+
+    #[test]
+    fn statuses_normalize() {
+        assert_eq!(RefundStatus::from_platform("REFUNDCLOSE"), RefundStatus::Closed);
+        assert_eq!(RefundStatus::from_platform("CLOSED"), RefundStatus::Closed);
+        assert!(RefundStatus::from_platform("SUCCESS").is_final());
+        assert!(!RefundStatus::from_platform("ABNORMAL").is_final());
+        assert_eq!(RefundStatus::from_platform("NEW").name(), "NEW");
+    }
+}

@@ -1,0 +1,569 @@
+//! One WeChat Pay APIv3 call: sign -> send -> verify -> map errors -> retry
+//! (PROTOCOL.md §1, §2, §4.5). Shared by every APIv3 refund family.
+
+use crate::config::Config;
+use crate::crypto::{aead_decrypt, EncryptedResource, SigningKey, VerifyingKey};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{Http, RawResponse};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use zeroize::Zeroizing;
+
+/// The only signature scheme of APIv3 refunds.
+const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
+/// Prefix of WeChat Pay's probe signatures, sent to check that merchants verify (§2.6).
+const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
+/// An unknown serial triggers at most one certificate download per this interval.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest pause between two retries.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// A signed APIv3 channel for one merchant.
+pub(crate) struct ApiV3 {
+    http: Http,
+    base_url: String,
+    mchid: String,
+    serial_no: String,
+    signing_key: SigningKey,
+    apiv3_key: Zeroizing<Vec<u8>>,
+    public_key: Option<(String, Arc<VerifyingKey>)>,
+    certificates: Option<CertificateStore>,
+    max_retries: u32,
+    retry_delay: Duration,
+    max_skew: u64,
+}
+
+/// Platform certificates by serial, downloaded on demand.
+struct CertificateStore {
+    by_serial: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    /// When the last download started; the lock also makes downloads single-flight.
+    last_download: Mutex<Option<Instant>>,
+}
+
+impl ApiV3 {
+    /// Builds the channel from a validated configuration.
+    pub(crate) fn new(config: &Config, default_base_url: &str) -> Result<ApiV3> {
+        config.check_common()?;
+        let base_url = config.checked_base_url(default_base_url)?;
+        let signing_key = {
+            let pem = config.private_key_bytes()?;
+            let field = if config.private_key_file.is_some() {
+                "private_key_file"
+            } else {
+                "private_key_pem"
+            };
+            SigningKey::from_pem(&pem, field)?
+        };
+        let public_key = match config.public_key_bytes()? {
+            Some((id, pem)) => Some((
+                id,
+                Arc::new(VerifyingKey::public_key_pem(
+                    &pem,
+                    "wechatpay_public_key_pem",
+                )?),
+            )),
+            None => None,
+        };
+        let download = config.platform_certificates.unwrap_or(public_key.is_none());
+        if !download && public_key.is_none() {
+            return Err(Error::config(
+                "platform_certificates",
+                "no way to verify responses: configure the WeChat Pay public key \
+                 (wechatpay_public_key_id + wechatpay_public_key_pem) or platform certificates",
+            ));
+        }
+        Ok(ApiV3 {
+            http: Http::new(config)?,
+            base_url,
+            mchid: config.mchid.clone(),
+            serial_no: config.merchant_serial_no.clone(),
+            signing_key,
+            apiv3_key: Zeroizing::new(config.apiv3_key.expose().as_bytes().to_vec()),
+            public_key,
+            certificates: download.then(|| CertificateStore {
+                by_serial: RwLock::new(HashMap::new()),
+                last_download: Mutex::new(None),
+            }),
+            max_retries: config.max_retries,
+            retry_delay: Duration::from_millis(config.retry_delay_ms),
+            max_skew: config.max_clock_skew_secs,
+        })
+    }
+
+    /// Sends a signed request to `target` (path plus `?query`, already
+    /// percent-encoded: it is signed exactly as sent) and returns the JSON
+    /// object of the verified 2xx answer.
+    pub(crate) fn call(&self, method: &str, target: &str, body: &[u8]) -> Result<Map<String, Value>> {
+        let response = self.send_with_retries(method, target, body)?;
+        if !(200..300).contains(&response.status) {
+            return Err(api_error(&response));
+        }
+        let request_id = response.header("Request-ID").map(str::to_string);
+        let with_context = |mut error: Error| {
+            error.http_status = Some(response.status);
+            error.request_id.clone_from(&request_id);
+            // The platform answered, so a POST may well have been accepted.
+            error.with_retry(true, method != "GET")
+        };
+        verify_response(&response, self.max_skew, |serial| self.key_for(serial))
+            .map_err(with_context)?;
+        match serde_json::from_slice(&response.body) {
+            Ok(Value::Object(object)) => Ok(object),
+            _ => Err(with_context(Error::new(
+                ErrorKind::Api,
+                "malformed_response",
+                "the verified response body is not a JSON object",
+            ))),
+        }
+    }
+
+    /// Sends with bounded retries; every attempt carries the same body bytes
+    /// and a fresh signature. Returns the last response, whatever its status.
+    fn send_with_retries(&self, method: &str, target: &str, body: &[u8]) -> Result<RawResponse> {
+        let url = format!("{}{}", self.base_url, target);
+        let mut attempt = 0;
+        loop {
+            let authorization = self.authorization(method, target, body)?;
+            let mut headers = vec![("Authorization", authorization.as_str())];
+            if let Some((id, _)) = &self.public_key {
+                // Ask for public-key-signed answers (§2.5, migration).
+                headers.push(("Wechatpay-Serial", id.as_str()));
+            }
+            let outcome = self.http.send(method, &url, &headers, body);
+            let retry = match &outcome {
+                Ok(response) => is_retryable_status(response),
+                Err(_) => true,
+            };
+            if !retry || attempt >= self.max_retries {
+                return outcome.map_err(|e| e.into_error());
+            }
+            let delay = self.retry_delay.saturating_mul(1 << attempt.min(16));
+            std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+            attempt += 1;
+        }
+    }
+
+    /// The `Authorization` header for one request (§1.2-§1.4).
+    fn authorization(&self, method: &str, target: &str, body: &[u8]) -> Result<String> {
+        let nonce = self.signing_key.nonce(32)?;
+        let timestamp = unix_now().to_string();
+        let message = signing_message(method, target, &timestamp, &nonce, body);
+        let signature = self.signing_key.sign(&message)?;
+        Ok(format!(
+            "{SCHEME} mchid=\"{}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{}\",signature=\"{signature}\"",
+            self.mchid, self.serial_no
+        ))
+    }
+
+    /// The key for `serial`: the public key, or a platform certificate
+    /// (downloaded when unknown, at most once a minute).
+    fn key_for(&self, serial: &str) -> Result<Arc<VerifyingKey>> {
+        if let Some((id, key)) = &self.public_key {
+            if id == serial {
+                return Ok(key.clone());
+            }
+        }
+        let unknown = || {
+            Error::verification(
+                "unknown_serial",
+                format!("response signed with serial {serial}, which matches no configured key or platform certificate"),
+            )
+        };
+        let Some(store) = &self.certificates else {
+            return Err(unknown());
+        };
+        if let Some(key) = store.get(serial) {
+            return Ok(key);
+        }
+        self.download_certificates(store)?;
+        store.get(serial).ok_or_else(unknown)
+    }
+
+    /// Downloads `/v3/certificates` unless another download started less than
+    /// a minute ago. Concurrent callers wait for the one download in flight.
+    fn download_certificates(&self, store: &CertificateStore) -> Result<()> {
+        let mut last = store
+            .last_download
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if last.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
+            return Ok(());
+        }
+        *last = Some(Instant::now());
+        let response = self.send_with_retries("GET", "/v3/certificates", b"")?;
+        if !(200..300).contains(&response.status) {
+            let error = api_error(&response);
+            // §2.5: a public-key-only merchant has no platform certificates.
+            return match error.code.as_deref() {
+                Some("RESOURCE_NOT_EXISTS" | "NOT_FOUND") => Ok(()),
+                _ => Err(error),
+            };
+        }
+        let downloaded = self.decrypt_certificates(&response.body)?;
+        // The AEAD proves the certificates came from the holder of the APIv3
+        // key; the response must still be signed by one we know or just got.
+        verify_response(&response, self.max_skew, |serial| {
+            downloaded
+                .get(serial)
+                .cloned()
+                .or_else(|| store.get(serial))
+                .or_else(|| {
+                    self.public_key
+                        .as_ref()
+                        .filter(|(id, _)| id == serial)
+                        .map(|(_, key)| key.clone())
+                })
+                .ok_or_else(|| {
+                    Error::verification(
+                        "unknown_serial",
+                        format!("certificate download signed with unknown serial {serial}"),
+                    )
+                })
+        })?;
+        let mut map = store
+            .by_serial
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.extend(downloaded);
+        Ok(())
+    }
+
+    fn decrypt_certificates(&self, body: &[u8]) -> Result<HashMap<String, Arc<VerifyingKey>>> {
+        #[derive(serde::Deserialize)]
+        struct Download {
+            data: Vec<Entry>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            serial_no: String,
+            encrypt_certificate: EncryptedResource,
+        }
+        let download: Download = serde_json::from_slice(body).map_err(|e| {
+            Error::new(
+                ErrorKind::Api,
+                "malformed_response",
+                format!("certificate download: {e}"),
+            )
+        })?;
+        download
+            .data
+            .into_iter()
+            .map(|entry| {
+                let pem = aead_decrypt(&self.apiv3_key, &entry.encrypt_certificate)?;
+                Ok((entry.serial_no, Arc::new(VerifyingKey::certificate_pem(&pem)?)))
+            })
+            .collect()
+    }
+}
+
+impl CertificateStore {
+    fn get(&self, serial: &str) -> Option<Arc<VerifyingKey>> {
+        self.by_serial
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(serial)
+            .cloned()
+    }
+}
+
+/// `METHOD\nTARGET\nTIMESTAMP\nNONCE\nBODY\n`: an empty body is signed as
+/// the empty string (§1.2).
+pub(crate) fn signing_message(
+    method: &str,
+    target: &str,
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut message = Vec::with_capacity(body.len() + 128);
+    for part in [method, target, timestamp, nonce] {
+        message.extend_from_slice(part.as_bytes());
+        message.push(b'\n');
+    }
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    message
+}
+
+/// Verifies a signed 2xx answer (§2.1-§2.6): all four headers present, the
+/// timestamp within `max_skew` seconds of our clock in either direction,
+/// no probe signature, and a valid signature by the key for `Wechatpay-Serial`.
+pub(crate) fn verify_response(
+    response: &RawResponse,
+    max_skew: u64,
+    key_for: impl FnOnce(&str) -> Result<Arc<VerifyingKey>>,
+) -> Result<()> {
+    verify_signed(
+        |name| response.header(name),
+        &response.body,
+        unix_now(),
+        max_skew,
+        key_for,
+    )
+}
+
+/// The verification itself, with headers and clock given (also used for notifications).
+pub(crate) fn verify_signed<'h>(
+    header: impl Fn(&str) -> Option<&'h str>,
+    body: &[u8],
+    now: i64,
+    max_skew: u64,
+    key_for: impl FnOnce(&str) -> Result<Arc<VerifyingKey>>,
+) -> Result<()> {
+    let required = |name: &'static str| {
+        header(name).ok_or_else(|| {
+            Error::verification(
+                "missing_header",
+                format!("unsigned response: header {name} is missing"),
+            )
+        })
+    };
+    let timestamp = required("Wechatpay-Timestamp")?;
+    let nonce = required("Wechatpay-Nonce")?;
+    let signature = required("Wechatpay-Signature")?;
+    let serial = required("Wechatpay-Serial")?;
+    if let Some(kind) = header("Wechatpay-Signature-Type") {
+        if kind != SCHEME {
+            return Err(Error::verification(
+                "unsupported_signature_type",
+                format!("Wechatpay-Signature-Type {kind} is not {SCHEME}"),
+            ));
+        }
+    }
+    let ts: i64 = timestamp.trim().parse().map_err(|_| {
+        Error::verification(
+            "invalid_timestamp",
+            "Wechatpay-Timestamp is not a number of seconds",
+        )
+    })?;
+    if now.abs_diff(ts) > max_skew {
+        return Err(Error::verification(
+            "timestamp_out_of_window",
+            format!(
+                "Wechatpay-Timestamp is {} s {} our clock (allowed: {max_skew} s); check the host clock (NTP)",
+                now.abs_diff(ts),
+                if ts < now { "behind" } else { "ahead of" }
+            ),
+        ));
+    }
+    if signature.starts_with(PROBE_PREFIX) {
+        return Err(Error::verification(
+            "probe_signature",
+            "WECHATPAY/SIGNTEST/ probe signature: verification fails by design",
+        ));
+    }
+    let signature = BASE64.decode(signature.trim()).map_err(|_| {
+        Error::verification("malformed_signature", "Wechatpay-Signature is not base64")
+    })?;
+    let key = key_for(serial)?;
+    let mut message = Vec::with_capacity(body.len() + timestamp.len() + nonce.len() + 3);
+    for part in [timestamp.as_bytes(), nonce.as_bytes(), body] {
+        message.extend_from_slice(part);
+        message.push(b'\n');
+    }
+    if key.verify(&message, &signature) {
+        Ok(())
+    } else {
+        Err(Error::verification(
+            "bad_signature",
+            "the signature does not match the body: altered body or wrong key",
+        ))
+    }
+}
+
+/// 5xx and `SYSTEM_ERROR` are resent; 429 is not, its outcome is unknown (§4.5).
+fn is_retryable_status(response: &RawResponse) -> bool {
+    response.status >= 500
+        || matches!(
+            error_code(&response.body).as_deref(),
+            Some("SYSTEM_ERROR" | "BIZERR_NEED_RETRY")
+        )
+}
+
+fn error_code(body: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    value.get("code")?.as_str().map(str::to_string)
+}
+
+/// Maps a non-2xx answer (`{"code","message","detail"}`) to an [`Error`].
+pub(crate) fn api_error(response: &RawResponse) -> Error {
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let code = body.get("code").and_then(Value::as_str).map(str::to_string);
+    let platform_message = body.get("message").and_then(Value::as_str).unwrap_or("");
+    let status = response.status;
+    let (kind, retryable, outcome_unknown) = match code.as_deref() {
+        _ if status == 429 => (ErrorKind::RateLimited, true, true),
+        Some("FREQUENCY_LIMITED" | "RATELIMIT_EXCEEDED" | "RATE_LIMITED") => {
+            (ErrorKind::RateLimited, true, true)
+        }
+        Some("RESOURCE_NOT_EXISTS" | "ORDER_NOT_EXIST" | "ORDER_NOT_EXISTS" | "REFUND_NOT_EXIST") => {
+            (ErrorKind::NotFound, false, false)
+        }
+        Some("SYSTEM_ERROR" | "SERVICE_UNAVAILABLE" | "BIZERR_NEED_RETRY") => {
+            (ErrorKind::Api, true, true)
+        }
+        _ if status >= 500 => (ErrorKind::Api, true, true),
+        _ => (ErrorKind::Api, false, false),
+    };
+    let message = match &code {
+        Some(code) => format!("HTTP {status} {code}: {platform_message}"),
+        None => format!("HTTP {status} without an APIv3 error body"),
+    };
+    let mut error = Error::new(kind, "api_error", message).with_retry(retryable, outcome_unknown);
+    error.http_status = Some(status);
+    error.code = code;
+    error.detail = body.get("detail").cloned();
+    error.request_id = response.header("Request-ID").map(str::to_string);
+    error
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MERCHANT_KEY: &str = include_str!("../sim/keys/merchant_key.pem");
+    const PLATFORM_CERT: &str = include_str!("../sim/keys/platform_cert.pem");
+
+    #[test]
+    fn signatures_match_openssl_vectors() {
+        let vectors: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/signing_vectors.json")).unwrap();
+        let key = SigningKey::from_pem(MERCHANT_KEY.as_bytes(), "k").unwrap();
+        let vectors = vectors["vectors"].as_array().unwrap();
+        assert_eq!(vectors.len(), 3);
+        for v in vectors {
+            let text = |name: &str| v[name].as_str().unwrap();
+            let message = signing_message(
+                text("method"),
+                text("url"),
+                text("timestamp"),
+                text("nonce"),
+                text("body").as_bytes(),
+            );
+            assert_eq!(key.sign(&message).unwrap(), text("signature"));
+        }
+    }
+
+    fn vector_response() -> (RawResponse, i64) {
+        let v: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/verify_vector.json")).unwrap();
+        let text = |name: &str| v[name].as_str().unwrap().to_string();
+        let response = RawResponse {
+            status: 200,
+            headers: vec![
+                ("wechatpay-timestamp".into(), text("timestamp")),
+                ("Wechatpay-Nonce".into(), text("nonce")),
+                ("Wechatpay-Signature".into(), text("signature")),
+                ("Wechatpay-Serial".into(), "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into()),
+            ],
+            body: text("body").into_bytes(),
+        };
+        (response, text("timestamp").parse().unwrap())
+    }
+
+    fn check(response: &RawResponse, now: i64) -> Result<()> {
+        let cert = Arc::new(VerifyingKey::certificate_pem(PLATFORM_CERT.as_bytes()).unwrap());
+        verify_signed(|n| response.header(n), &response.body, now, 300, |serial| {
+            if serial == "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" {
+                Ok(cert.clone())
+            } else {
+                Err(Error::verification("unknown_serial", "unknown"))
+            }
+        })
+    }
+
+    #[test]
+    fn openssl_signed_response_verifies() {
+        let (response, ts) = vector_response();
+        check(&response, ts).unwrap();
+        check(&response, ts + 300).unwrap();
+        check(&response, ts - 300).unwrap();
+    }
+
+    #[test]
+    fn tampered_stale_future_probe_and_missing_are_rejected() {
+        let (response, ts) = vector_response();
+        let reason = |r: &RawResponse, now| check(r, now).unwrap_err().reason;
+        assert_eq!(reason(&response, ts + 301), "timestamp_out_of_window");
+        assert_eq!(reason(&response, ts - 301), "timestamp_out_of_window");
+
+        let mut tampered = vector_response().0;
+        tampered.body = tampered.body.replace_first(b"SUCCESS", b"SUCCESs");
+        assert_eq!(reason(&tampered, ts), "bad_signature");
+
+        let mut probe = vector_response().0;
+        probe.headers[2].1 = "WECHATPAY/SIGNTEST/bm90LWEtcmVhbC1zaWduYXR1cmU=".into();
+        assert_eq!(reason(&probe, ts), "probe_signature");
+
+        let mut wrong_serial = vector_response().0;
+        wrong_serial.headers[3].1 = "PUB_KEY_ID_0000".into();
+        assert_eq!(reason(&wrong_serial, ts), "unknown_serial");
+
+        let mut garbage = vector_response().0;
+        garbage.headers[2].1 = "%%%not base64%%%".into();
+        assert_eq!(reason(&garbage, ts), "malformed_signature");
+
+        for missing in 0..4 {
+            let mut r = vector_response().0;
+            let name = r.headers.remove(missing).0;
+            let err = check(&r, ts).unwrap_err();
+            assert_eq!(err.reason, "missing_header");
+            assert!(err.message.to_lowercase().contains(&name.to_lowercase()));
+        }
+    }
+
+    #[test]
+    fn wrong_key_fails() {
+        let (response, ts) = vector_response();
+        let other = include_str!("../sim/keys/platform_next_cert.pem");
+        let key = Arc::new(VerifyingKey::certificate_pem(other.as_bytes()).unwrap());
+        let err = verify_signed(|n| response.header(n), &response.body, ts, 300, |_| Ok(key))
+            .unwrap_err();
+        assert_eq!(err.reason, "bad_signature");
+    }
+
+    trait ReplaceFirst {
+        fn replace_first(self, from: &[u8], to: &[u8]) -> Vec<u8>;
+    }
+    impl ReplaceFirst for Vec<u8> {
+        fn replace_first(mut self, from: &[u8], to: &[u8]) -> Vec<u8> {
+            let at = self.windows(from.len()).position(|w| w == from).unwrap();
+            self.splice(at..at + from.len(), to.iter().copied());
+            self
+        }
+    }
+
+    #[test]
+    fn error_mapping() {
+        let response = |status, body: &str| RawResponse {
+            status,
+            headers: vec![("Request-ID".into(), "08F0-268447845".into())],
+            body: body.as_bytes().to_vec(),
+        };
+        let e = api_error(&response(429, r#"{"code":"FREQUENCY_LIMITED","message":"slow"}"#));
+        assert_eq!((e.kind, e.retryable, e.outcome_unknown), (ErrorKind::RateLimited, true, true));
+        let e = api_error(&response(500, r#"{"code":"SYSTEM_ERROR","message":"busy"}"#));
+        assert_eq!((e.kind, e.retryable, e.outcome_unknown), (ErrorKind::Api, true, true));
+        let e = api_error(&response(404, r#"{"code":"RESOURCE_NOT_EXISTS","message":"no"}"#));
+        assert_eq!((e.kind, e.retryable), (ErrorKind::NotFound, false));
+        let e = api_error(&response(
+            400,
+            r#"{"code":"PARAM_ERROR","message":"bad","detail":{"field":"/amount/refund"}}"#,
+        ));
+        assert_eq!(e.code.as_deref(), Some("PARAM_ERROR"));
+        assert_eq!(e.detail.unwrap()["field"], "/amount/refund");
+        assert_eq!(e.request_id.as_deref(), Some("08F0-268447845"));
+        let e = api_error(&response(502, "<html>bad gateway</html>"));
+        assert_eq!((e.kind, e.retryable, e.code), (ErrorKind::Api, true, None));
+    }
+}

@@ -222,7 +222,8 @@ impl Config {
             check_id("sub_mchid", sub)?;
         }
         let serial = &self.merchant_serial_no;
-        if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(Error::config(
                 "merchant_serial_no",
                 "must be the certificate serial in hex, as printed by \
@@ -272,7 +273,10 @@ impl Config {
 
     /// The WeChat Pay public key as (id, PEM bytes), when configured.
     pub(crate) fn public_key_bytes(&self) -> Result<Option<(String, Vec<u8>)>> {
-        let pem = match (&self.wechatpay_public_key_pem, &self.wechatpay_public_key_file) {
+        let pem = match (
+            &self.wechatpay_public_key_pem,
+            &self.wechatpay_public_key_file,
+        ) {
             (None, None) => None,
             (Some(pem), None) => Some(pem.as_bytes().to_vec()),
             (None, Some(path)) => Some(std::fs::read(path).map_err(|e| {

@@ -139,9 +139,7 @@ impl Http {
 fn classify(error: ureq::Error) -> TransportError {
     use std::io::ErrorKind as Io;
     let maybe_sent = match &error {
-        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => {
-            false
-        }
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => false,
         ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => false,
         ureq::Error::Io(io) => !matches!(
             io.kind(),

@@ -97,7 +97,12 @@ impl ApiV3 {
     /// Sends a signed request to `target` (path plus `?query`, already
     /// percent-encoded: it is signed exactly as sent) and returns the JSON
     /// object of the verified 2xx answer.
-    pub(crate) fn call(&self, method: &str, target: &str, body: &[u8]) -> Result<Map<String, Value>> {
+    pub(crate) fn call(
+        &self,
+        method: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Result<Map<String, Value>> {
         let response = self.send_with_retries(method, target, body)?;
         if !(200..300).contains(&response.status) {
             return Err(api_error(&response));
@@ -254,7 +259,10 @@ impl ApiV3 {
             .into_iter()
             .map(|entry| {
                 let pem = aead_decrypt(&self.apiv3_key, &entry.encrypt_certificate)?;
-                Ok((entry.serial_no, Arc::new(VerifyingKey::certificate_pem(&pem)?)))
+                Ok((
+                    entry.serial_no,
+                    Arc::new(VerifyingKey::certificate_pem(&pem)?),
+                ))
             })
             .collect()
     }
@@ -400,9 +408,9 @@ pub(crate) fn api_error(response: &RawResponse) -> Error {
         Some("FREQUENCY_LIMITED" | "RATELIMIT_EXCEEDED" | "RATE_LIMITED") => {
             (ErrorKind::RateLimited, true, true)
         }
-        Some("RESOURCE_NOT_EXISTS" | "ORDER_NOT_EXIST" | "ORDER_NOT_EXISTS" | "REFUND_NOT_EXIST") => {
-            (ErrorKind::NotFound, false, false)
-        }
+        Some(
+            "RESOURCE_NOT_EXISTS" | "ORDER_NOT_EXIST" | "ORDER_NOT_EXISTS" | "REFUND_NOT_EXIST",
+        ) => (ErrorKind::NotFound, false, false),
         Some("SYSTEM_ERROR" | "SERVICE_UNAVAILABLE" | "BIZERR_NEED_RETRY") => {
             (ErrorKind::Api, true, true)
         }
@@ -464,7 +472,10 @@ mod tests {
                 ("wechatpay-timestamp".into(), text("timestamp")),
                 ("Wechatpay-Nonce".into(), text("nonce")),
                 ("Wechatpay-Signature".into(), text("signature")),
-                ("Wechatpay-Serial".into(), "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into()),
+                (
+                    "Wechatpay-Serial".into(),
+                    "5157F09EFDC096DE15EBE81A47057A7232F1B8E1".into(),
+                ),
             ],
             body: text("body").into_bytes(),
         };
@@ -473,13 +484,19 @@ mod tests {
 
     fn check(response: &RawResponse, now: i64) -> Result<()> {
         let cert = Arc::new(VerifyingKey::certificate_pem(PLATFORM_CERT.as_bytes()).unwrap());
-        verify_signed(|n| response.header(n), &response.body, now, 300, |serial| {
-            if serial == "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" {
-                Ok(cert.clone())
-            } else {
-                Err(Error::verification("unknown_serial", "unknown"))
-            }
-        })
+        verify_signed(
+            |n| response.header(n),
+            &response.body,
+            now,
+            300,
+            |serial| {
+                if serial == "5157F09EFDC096DE15EBE81A47057A7232F1B8E1" {
+                    Ok(cert.clone())
+                } else {
+                    Err(Error::verification("unknown_serial", "unknown"))
+                }
+            },
+        )
     }
 
     #[test]
@@ -550,11 +567,26 @@ mod tests {
             headers: vec![("Request-ID".into(), "08F0-268447845".into())],
             body: body.as_bytes().to_vec(),
         };
-        let e = api_error(&response(429, r#"{"code":"FREQUENCY_LIMITED","message":"slow"}"#));
-        assert_eq!((e.kind, e.retryable, e.outcome_unknown), (ErrorKind::RateLimited, true, true));
-        let e = api_error(&response(500, r#"{"code":"SYSTEM_ERROR","message":"busy"}"#));
-        assert_eq!((e.kind, e.retryable, e.outcome_unknown), (ErrorKind::Api, true, true));
-        let e = api_error(&response(404, r#"{"code":"RESOURCE_NOT_EXISTS","message":"no"}"#));
+        let e = api_error(&response(
+            429,
+            r#"{"code":"FREQUENCY_LIMITED","message":"slow"}"#,
+        ));
+        assert_eq!(
+            (e.kind, e.retryable, e.outcome_unknown),
+            (ErrorKind::RateLimited, true, true)
+        );
+        let e = api_error(&response(
+            500,
+            r#"{"code":"SYSTEM_ERROR","message":"busy"}"#,
+        ));
+        assert_eq!(
+            (e.kind, e.retryable, e.outcome_unknown),
+            (ErrorKind::Api, true, true)
+        );
+        let e = api_error(&response(
+            404,
+            r#"{"code":"RESOURCE_NOT_EXISTS","message":"no"}"#,
+        ));
         assert_eq!((e.kind, e.retryable), (ErrorKind::NotFound, false));
         let e = api_error(&response(
             400,

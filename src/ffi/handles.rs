@@ -28,7 +28,9 @@ static REGISTRY: LazyLock<Mutex<Registry>> = LazyLock::new(|| {
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn invalid_handle() -> Error {
@@ -72,7 +74,9 @@ pub(super) fn unregister(handle: *mut wxrefund_client) -> Result<()> {
         .clients
         .remove(&(handle as usize))
         .ok_or_else(invalid_handle)?;
-    let mut guard = slot.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = slot
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     guard.take();
     Ok(())
 }

@@ -262,10 +262,11 @@ impl Domestic {
         let mut request = request.clone();
         request.sub_mchid = self.sub_mchid(request.sub_mchid.as_ref())?;
         // Serialized once: these exact bytes are signed, sent, and resent on retry.
-        let body = serde_json::to_vec(&request).map_err(|e| {
-            Error::new(crate::ErrorKind::Internal, "serialize", e.to_string())
-        })?;
-        let fields = self.api.call("POST", "/v3/refund/domestic/refunds", &body)?;
+        let body = serde_json::to_vec(&request)
+            .map_err(|e| Error::new(crate::ErrorKind::Internal, "serialize", e.to_string()))?;
+        let fields = self
+            .api
+            .call("POST", "/v3/refund/domestic/refunds", &body)?;
         Ok(Refund::from_fields(fields, "status"))
     }
 
@@ -332,7 +333,10 @@ mod tests {
         );
         assert_eq!(field_of(&swap("T20261122000001", "T1")), "out_trade_no");
         assert_eq!(field_of(&swap(r#""R1""#, r#""R 1""#)), "out_refund_no");
-        assert_eq!(field_of(&swap(r#""refund":100"#, r#""refund":0"#)), "amount.refund");
+        assert_eq!(
+            field_of(&swap(r#""refund":100"#, r#""refund":0"#)),
+            "amount.refund"
+        );
         assert_eq!(
             field_of(&swap(r#""refund":100"#, r#""refund":10001"#)),
             "amount.refund"

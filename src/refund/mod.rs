@@ -65,10 +65,10 @@ impl RefundStatus {
 impl Refund {
     /// Wraps a platform object, reading its status from `status_field`.
     pub(crate) fn from_fields(fields: Map<String, Value>, status_field: &str) -> Refund {
-        let status = fields
-            .get(status_field)
-            .and_then(Value::as_str)
-            .map_or(RefundStatus::Other(String::new()), RefundStatus::from_platform);
+        let status = fields.get(status_field).and_then(Value::as_str).map_or(
+            RefundStatus::Other(String::new()),
+            RefundStatus::from_platform,
+        );
         Refund { fields, status }
     }
 
@@ -236,7 +236,10 @@ mod tests {
         assert_eq!(err.field.as_deref(), Some("out_refund_no"));
         assert!(err.message.contains("1-64"));
         assert!(check_out_refund_no("").is_err());
-        assert!(check_out_refund_no("R 1").unwrap_err().message.contains("' '"));
+        assert!(check_out_refund_no("R 1")
+            .unwrap_err()
+            .message
+            .contains("' '"));
         assert!(check_out_refund_no("退款1").is_err());
     }
 
@@ -266,7 +269,10 @@ mod tests {
 
     #[test]
     fn statuses_normalize() {
-        assert_eq!(RefundStatus::from_platform("REFUNDCLOSE"), RefundStatus::Closed);
+        assert_eq!(
+            RefundStatus::from_platform("REFUNDCLOSE"),
+            RefundStatus::Closed
+        );
         assert_eq!(RefundStatus::from_platform("CLOSED"), RefundStatus::Closed);
         assert!(RefundStatus::from_platform("SUCCESS").is_final());
         assert!(!RefundStatus::from_platform("ABNORMAL").is_final());

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the tools the tests need, when they are missing (Debian packages).
+set -euo pipefail
+missing=()
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v cc >/dev/null || missing+=(gcc)
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy
+echo "tools ready: $(cc --version | head -1); $(valgrind --version)"

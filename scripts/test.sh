@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: what README calls "run every test" and what .ci/run calls.
+# Installs what it needs by itself; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "tools"
+bash scripts/install-deps.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "header in sync"
+cp include/wxrefund.h "${TMPDIR:-/tmp}/wxrefund.h.checked-in"
+cargo build --workspace
+if ! cmp -s include/wxrefund.h "${TMPDIR:-/tmp}/wxrefund.h.checked-in"; then
+    diff -u "${TMPDIR:-/tmp}/wxrefund.h.checked-in" include/wxrefund.h || true
+    echo "include/wxrefund.h is out of date: commit the regenerated header" >&2
+    exit 1
+fi
+
+step "Rust unit and integration tests"
+cargo test --workspace
+
+step "C programs under valgrind"
+bash scripts/test-c.sh
+
+echo
+echo "all test steps passed"

@@ -1,0 +1,608 @@
+//! Offline simulator of the WeChat Pay APIv3 mainland refund platform.
+//!
+//! It serves plain HTTP on `127.0.0.1` and behaves like `api.mch.weixin.qq.com` for the
+//! endpoints the `wxrefund` client uses:
+//!
+//! * `GET /v3/certificates` — platform certificates, AEAD_AES_256_GCM-encrypted with the
+//!   APIv3 key (404 `RESOURCE_NOT_EXISTS` in [`Verification::PublicKey`] mode);
+//! * `POST /v3/refund/domestic/refunds` — apply for a refund;
+//! * `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=..]` — query one.
+//!
+//! Every request must carry a valid `WECHATPAY2-SHA256-RSA2048` `Authorization` header made
+//! with the embedded merchant key ([`Simulator::merchant_private_key_pem`]), plus `Accept`
+//! and `User-Agent`. Every response is signed with the platform certificate or the WeChat
+//! Pay public key, depending on [`Verification`]. Faults (errors, delays, dropped
+//! connections, bad signatures, clock skew) can be queued with [`Simulator::inject`].
+//!
+//! The simulated merchant is `1900000100` (also the service provider in partner mode),
+//! APIv3 key `wxrefundSimulatorApiV3Key0123456`.
+//!
+//! # Demo orders
+//!
+//! Seeded when [`SimOptions::seed_demo_orders`] is set (the default). Totals are in fen.
+//!
+//! | out_trade_no | transaction_id | total | paid | sub_mchid | refunds settle as |
+//! |---|---|---|---|---|---|
+//! | `T20261122000001` | `4200000001202611220000000001` | 10000 | 1 day ago | – | SUCCESS |
+//! | `T20261122000002` | `4200000001202611220000000002` | 500 | 1 day ago | – | CLOSED |
+//! | `T20261122000003` | `4200000001202611220000000003` | 800 | 1 day ago | – | ABNORMAL |
+//! | `T20251101000001` | `4200000001202511010000000001` | 1000 | 400 days ago (refunds refused) | – | SUCCESS |
+//! | `T20261122000009` | `4200000001202611220000000009` | 10000 | 1 day ago | `1900000109` | SUCCESS |
+//!
+//! # Example
+//!
+//! ```
+//! use wxrefund_sim::{SimOptions, Simulator};
+//!
+//! let sim = Simulator::start(SimOptions::default()).expect("simulator starts");
+//! let config = sim.client_config();
+//! assert_eq!(config["base_url"], sim.base_url());
+//! ```
+
+#![warn(missing_docs)]
+
+mod auth;
+mod certs;
+mod clock;
+mod error;
+mod http;
+mod keys;
+mod ledger;
+mod server;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{json, Value};
+
+use crate::keys::{
+    Keys, APIV3_KEY, MCHID, MERCHANT_KEY_PEM, MERCHANT_SERIAL, PUBKEY_PUB_PEM, PUBLIC_KEY_ID,
+};
+use crate::ledger::Ledger;
+use crate::server::{lock, Shared};
+
+/// How the simulator signs responses, and therefore what the client must hold to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verification {
+    /// Platform certificates, downloadable from `/v3/certificates`.
+    #[default]
+    PlatformCertificate,
+    /// The "WeChat Pay public key" only; `/v3/certificates` answers 404.
+    PublicKey,
+    /// Migration mode: responses are signed with the public key when the request carries
+    /// `Wechatpay-Serial: <public key id>`, otherwise with the platform certificate.
+    Both,
+}
+
+/// Simulator settings.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Port to listen on; 0 picks any free port.
+    pub port: u16,
+    /// How responses are signed.
+    pub verification: Verification,
+    /// How long a refund stays PROCESSING before reaching its order's final state.
+    pub settle_after: Duration,
+    /// Refuse (429) a new refund on an order less than 60 s after the previous one.
+    pub enforce_order_spacing: bool,
+    /// Seed the demo orders listed in the crate documentation.
+    pub seed_demo_orders: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            port: 0,
+            verification: Verification::PlatformCertificate,
+            settle_after: Duration::from_millis(300),
+            enforce_order_spacing: false,
+            seed_demo_orders: true,
+        }
+    }
+}
+
+/// The final state refunds of an order settle into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    /// Refund succeeds (`SUCCESS`, with `success_time`).
+    Success,
+    /// Refund is closed (`CLOSED`); its amount becomes refundable again.
+    Closed,
+    /// The original payment route failed (`ABNORMAL`).
+    Abnormal,
+}
+
+/// A paid order that can be refunded.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// Merchant order number.
+    pub out_trade_no: String,
+    /// WeChat Pay order number.
+    pub transaction_id: String,
+    /// Amount paid, in fen.
+    pub total: i64,
+    /// Sub-merchant that took the payment (partner mode), or `None` for a direct order.
+    pub sub_mchid: Option<String>,
+    /// When the payment succeeded; refunds are refused 365 days after it.
+    pub paid_at: SystemTime,
+    /// The state this order's refunds settle into.
+    pub final_status: FinalStatus,
+}
+
+/// A misbehaviour applied to the next requests on the refund endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer 500 `SYSTEM_ERROR` without processing the request.
+    SystemError,
+    /// Answer 429 `FREQUENCY_LIMITED` without processing the request.
+    RateLimited,
+    /// Process normally, but wait this long before answering.
+    Delay(Duration),
+    /// Process the request (a refund is recorded), then close the connection unanswered.
+    DropAfterCommit,
+    /// Process normally; the signature is well-formed but made over different bytes.
+    BadSignature,
+    /// Process normally; the signature is a `WECHATPAY/SIGNTEST/` probe.
+    ProbeSignature,
+    /// Process normally; answer without the `Wechatpay-*` signature headers.
+    Unsigned,
+    /// Process normally; sign with `Wechatpay-Timestamp` = now + this many seconds.
+    ClockSkew(i64),
+}
+
+/// A running simulator. Dropping it stops the server and closes its connections.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+/// The demo orders from the crate documentation.
+fn demo_orders() -> Vec<Order> {
+    let order = |no: &str, tx: &str, total, sub: Option<&str>, days, final_status| Order {
+        out_trade_no: no.to_string(),
+        transaction_id: tx.to_string(),
+        total,
+        sub_mchid: sub.map(str::to_string),
+        paid_at: clock::days_ago(days),
+        final_status,
+    };
+    vec![
+        order(
+            "T20261122000001",
+            "4200000001202611220000000001",
+            10000,
+            None,
+            1,
+            FinalStatus::Success,
+        ),
+        order(
+            "T20261122000002",
+            "4200000001202611220000000002",
+            500,
+            None,
+            1,
+            FinalStatus::Closed,
+        ),
+        order(
+            "T20261122000003",
+            "4200000001202611220000000003",
+            800,
+            None,
+            1,
+            FinalStatus::Abnormal,
+        ),
+        order(
+            "T20251101000001",
+            "4200000001202511010000000001",
+            1000,
+            None,
+            400,
+            FinalStatus::Success,
+        ),
+        order(
+            "T20261122000009",
+            "4200000001202611220000000009",
+            10000,
+            Some("1900000109"),
+            1,
+            FinalStatus::Success,
+        ),
+    ]
+}
+
+impl Simulator {
+    /// Binds `127.0.0.1:<port>` and starts serving in background threads.
+    pub fn start(options: SimOptions) -> io::Result<Simulator> {
+        let keys = Keys::load()?;
+        let listener = TcpListener::bind(("127.0.0.1", options.port))?;
+        let addr = listener.local_addr()?;
+        let mut ledger = Ledger::new(options.settle_after, options.enforce_order_spacing);
+        if options.seed_demo_orders {
+            for order in demo_orders() {
+                ledger.add_order(order);
+            }
+        }
+        let shared = Arc::new(Shared {
+            keys,
+            verification: options.verification,
+            ledger: Mutex::new(ledger),
+            faults: Mutex::new(VecDeque::new()),
+            refund_requests: AtomicUsize::new(0),
+            rotated: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            connections: Mutex::new(HashMap::new()),
+        });
+        let accept_thread = server::spawn_accept_loop(listener, Arc::clone(&shared))?;
+        Ok(Simulator {
+            shared,
+            addr,
+            accept_thread: Some(accept_thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A ready `wxrefund` configuration for direct mode.
+    pub fn client_config(&self) -> Value {
+        let mut config = json!({
+            "family": "domestic",
+            "mode": "direct",
+            "mchid": MCHID,
+            "merchant_serial_no": MERCHANT_SERIAL,
+            "private_key_pem": MERCHANT_KEY_PEM,
+            "apiv3_key": APIV3_KEY,
+            "base_url": self.base_url(),
+        });
+        let verification = self.shared.verification;
+        if matches!(verification, Verification::PublicKey | Verification::Both) {
+            config["wechatpay_public_key_id"] = json!(PUBLIC_KEY_ID);
+            config["wechatpay_public_key_pem"] = json!(PUBKEY_PUB_PEM);
+        }
+        if matches!(
+            verification,
+            Verification::PlatformCertificate | Verification::Both
+        ) {
+            config["platform_certificates"] = json!(true);
+        }
+        config
+    }
+
+    /// A ready `wxrefund` configuration for partner (service-provider) mode, acting for
+    /// `sub_mchid`.
+    pub fn partner_client_config(&self, sub_mchid: &str) -> Value {
+        let mut config = self.client_config();
+        config["mode"] = json!("partner");
+        config["sub_mchid"] = json!(sub_mchid);
+        config
+    }
+
+    /// Adds an order (replacing any order with the same `out_trade_no`).
+    pub fn add_order(&self, order: Order) {
+        lock(&self.shared.ledger).add_order(order);
+    }
+
+    /// Applies `fault` to the next `times` requests on the refund endpoints (any request
+    /// whose path is `/v3/refund/domestic/refunds` or below it). Faults queue in order.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        if times > 0 {
+            lock(&self.shared.faults).push_back((fault, times));
+        }
+    }
+
+    /// The refunds recorded for an order, oldest first, as the query endpoint returns them.
+    pub fn refunds_for_order(&self, out_trade_no: &str) -> Vec<Value> {
+        lock(&self.shared.ledger).refunds_for_order(out_trade_no, SystemTime::now())
+    }
+
+    /// HTTP requests received on the refund endpoints so far (faulted ones included).
+    pub fn request_count(&self) -> usize {
+        self.shared.refund_requests.load(Ordering::SeqCst)
+    }
+
+    /// Signs responses with the rotated platform certificate from now on;
+    /// `/v3/certificates` then lists both certificates.
+    pub fn rotate_platform_certificate(&self) {
+        self.shared.rotated.store(true, Ordering::SeqCst);
+    }
+
+    /// The merchant's private key (PKCS#8 PEM) the simulator expects requests signed with.
+    pub fn merchant_private_key_pem() -> &'static str {
+        MERCHANT_KEY_PEM
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the accept loop, which blocks in accept(), so it sees the flag and exits.
+        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
+        if let Some(handle) = self.accept_thread.take() {
+            // Without the wake-up connection the join could block forever; detach instead.
+            if woke {
+                let _ = handle.join();
+            }
+        }
+        // Unblock connection threads waiting for the next request; they then exit.
+        for (_, stream) in lock(&self.shared.connections).drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::signing_message;
+    use crate::keys::{load_rsa_key, PLATFORM_CERT_PEM};
+    use base64::engine::general_purpose::STANDARD as BASE64;
+    use base64::Engine as _;
+    use ring::rand::SystemRandom;
+    use ring::signature::RSA_PKCS1_SHA256;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    use std::io::{Read, Write};
+
+    const REFUNDS: &str = "/v3/refund/domestic/refunds";
+
+    /// Sends raw bytes on a fresh connection and returns the whole response text
+    /// (requests use `Connection: close`).
+    fn exchange(sim: &Simulator, raw: &[u8]) -> String {
+        let mut stream = TcpStream::connect(sim.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream.write_all(raw).expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// A correctly signed request, as a client would send it.
+    fn signed_request(method: &str, target: &str, body: &str) -> Vec<u8> {
+        let key = load_rsa_key(MERCHANT_KEY_PEM).expect("key");
+        let ts = clock::epoch_secs(SystemTime::now()).to_string();
+        let nonce = clock::random_alnum(32);
+        let msg = signing_message(method, target, &ts, &nonce, body.as_bytes());
+        let mut sig = vec![0u8; key.public().modulus_len()];
+        key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &msg, &mut sig)
+            .expect("sign");
+        format!(
+            "{method} {target} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\
+             User-Agent: sim-test\r\nContent-Type: application/json\r\n\
+             Authorization: WECHATPAY2-SHA256-RSA2048 mchid=\"{MCHID}\",nonce_str=\"{nonce}\",\
+             timestamp=\"{ts}\",serial_no=\"{MERCHANT_SERIAL}\",signature=\"{}\"\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            BASE64.encode(sig),
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+        let head = response.split("\r\n\r\n").next()?;
+        head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn body(response: &str) -> Value {
+        let raw = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        serde_json::from_str(raw).expect("JSON body")
+    }
+
+    #[test]
+    fn unsigned_request_gets_sign_error() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        let response = exchange(
+            &sim,
+            b"GET /v3/refund/domestic/refunds/R1 HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\
+              User-Agent: test\r\nConnection: close\r\n\r\n",
+        );
+        assert!(response.starts_with("HTTP/1.1 401 "), "{response}");
+        assert_eq!(body(&response)["code"], "SIGN_ERROR");
+        assert!(header(&response, "Request-ID").is_some());
+        assert_eq!(sim.request_count(), 1);
+
+        let response = exchange(
+            &sim,
+            b"GET /v3/certificates HTTP/1.1\r\nConnection: close\r\n\r\n",
+        );
+        assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+        assert_eq!(body(&response)["code"], "INVALID_REQUEST");
+
+        let response = exchange(&sim, b"NOT HTTP\r\n\r\n");
+        assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+    }
+
+    #[test]
+    fn signed_apply_is_answered_with_a_verifiable_signature() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        let apply = r#"{"out_trade_no":"T20261122000001","out_refund_no":"E2E|1","amount":{"refund":100,"total":10000,"currency":"CNY"}}"#;
+        let response = exchange(&sim, &signed_request("POST", REFUNDS, apply));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        let refund = body(&response);
+        assert_eq!(refund["status"], "PROCESSING");
+        assert!(refund["refund_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 30));
+
+        // The response signature verifies with the platform certificate.
+        let ts = header(&response, "Wechatpay-Timestamp").expect("ts");
+        let nonce = header(&response, "Wechatpay-Nonce").expect("nonce");
+        let sig = header(&response, "Wechatpay-Signature").expect("sig");
+        assert_eq!(
+            header(&response, "Wechatpay-Serial"),
+            Some(keys::PLATFORM_SERIAL)
+        );
+        let raw_body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let message = format!("{ts}\n{nonce}\n{raw_body}\n");
+        let der = CertificateDer::from_pem_slice(PLATFORM_CERT_PEM.as_bytes()).expect("pem");
+        let cert = webpki::EndEntityCert::try_from(&der).expect("cert");
+        let sig = BASE64.decode(sig).expect("base64");
+        cert.verify_signature(
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            message.as_bytes(),
+            &sig,
+        )
+        .expect("valid response signature");
+
+        // Query with `|` percent-encoded; the first attempt hits an injected SYSTEM_ERROR.
+        sim.inject(Fault::SystemError, 1);
+        let target = "/v3/refund/domestic/refunds/E2E%7C1";
+        let response = exchange(&sim, &signed_request("GET", target, ""));
+        assert!(response.starts_with("HTTP/1.1 500 "), "{response}");
+        let response = exchange(&sim, &signed_request("GET", target, ""));
+        assert_eq!(body(&response)["refund_id"], refund["refund_id"]);
+        assert_eq!(sim.request_count(), 3);
+    }
+
+    #[test]
+    fn drop_after_commit_records_the_refund() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        sim.inject(Fault::DropAfterCommit, 1);
+        let apply = r#"{"transaction_id":"4200000001202611220000000001","out_refund_no":"DROP1","amount":{"refund":1,"total":10000,"currency":"CNY"}}"#;
+        let response = exchange(&sim, &signed_request("POST", REFUNDS, apply));
+        assert_eq!(response, "");
+        assert_eq!(sim.refunds_for_order("T20261122000001").len(), 1);
+    }
+
+    /// Verifies a response signature with the given certificate.
+    fn signature_valid(response: &str, cert_pem: &str) -> bool {
+        let (Some(ts), Some(nonce), Some(sig)) = (
+            header(response, "Wechatpay-Timestamp"),
+            header(response, "Wechatpay-Nonce"),
+            header(response, "Wechatpay-Signature"),
+        ) else {
+            return false;
+        };
+        let raw_body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let message = format!("{ts}\n{nonce}\n{raw_body}\n");
+        let Ok(sig) = BASE64.decode(sig) else {
+            return false;
+        };
+        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
+        let cert = webpki::EndEntityCert::try_from(&der).expect("cert");
+        cert.verify_signature(
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            message.as_bytes(),
+            &sig,
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn faults_apply_in_order_to_refund_requests_only() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        let query = "/v3/refund/domestic/refunds/NONE";
+        sim.inject(Fault::RateLimited, 1);
+        sim.inject(Fault::Unsigned, 1);
+        sim.inject(Fault::ProbeSignature, 1);
+        sim.inject(Fault::BadSignature, 1);
+        sim.inject(Fault::ClockSkew(-600), 1);
+        sim.inject(Fault::Delay(Duration::from_millis(100)), 1);
+
+        // Certificate downloads are not refund requests: no fault consumed.
+        let response = exchange(&sim, &signed_request("GET", "/v3/certificates", ""));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        assert!(response.starts_with("HTTP/1.1 429 "), "{response}");
+        assert_eq!(body(&response)["code"], "FREQUENCY_LIMITED");
+
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+        assert!(header(&response, "Wechatpay-Signature").is_none());
+        assert!(header(&response, "Wechatpay-Timestamp").is_none());
+
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        let sig = header(&response, "Wechatpay-Signature").expect("signature");
+        assert!(sig.starts_with("WECHATPAY/SIGNTEST/"));
+        assert!(!signature_valid(&response, PLATFORM_CERT_PEM));
+
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        let sig = header(&response, "Wechatpay-Signature").expect("signature");
+        assert!(BASE64.decode(sig).is_ok());
+        assert!(!signature_valid(&response, PLATFORM_CERT_PEM));
+
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        let ts: i64 = header(&response, "Wechatpay-Timestamp")
+            .and_then(|t| t.parse().ok())
+            .expect("timestamp");
+        assert!(ts < clock::epoch_secs(SystemTime::now()) - 590);
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+
+        let started = std::time::Instant::now();
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+
+        // Queue exhausted: back to normal.
+        let response = exchange(&sim, &signed_request("GET", query, ""));
+        assert!(response.starts_with("HTTP/1.1 404 "), "{response}");
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+        assert_eq!(sim.request_count(), 7);
+    }
+
+    #[test]
+    fn rotation_switches_the_signing_certificate() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        sim.rotate_platform_certificate();
+        let response = exchange(&sim, &signed_request("GET", "/v3/certificates", ""));
+        assert_eq!(body(&response)["data"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            header(&response, "Wechatpay-Serial"),
+            Some(keys::PLATFORM_NEXT_SERIAL)
+        );
+        assert!(signature_valid(&response, keys::PLATFORM_NEXT_CERT_PEM));
+    }
+
+    #[test]
+    fn dropping_the_simulator_closes_idle_connections() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        let addr = sim.addr;
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        // A keep-alive request (no `Connection: close`), fully answered.
+        stream
+            .write_all(b"GET /v3/nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut buf = [0u8; 4096];
+        let n = stream.read(&mut buf).expect("response");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 404 "));
+
+        drop(sim);
+        // The server side shut the idle connection down: we read end-of-stream.
+        assert_eq!(stream.read(&mut buf).expect("eof"), 0);
+        assert!(TcpStream::connect(addr).is_err());
+    }
+
+    #[test]
+    fn configs_follow_verification_mode() {
+        let sim = Simulator::start(SimOptions {
+            verification: Verification::PublicKey,
+            seed_demo_orders: false,
+            ..SimOptions::default()
+        })
+        .expect("start");
+        let config = sim.client_config();
+        assert_eq!(config["wechatpay_public_key_id"], PUBLIC_KEY_ID);
+        assert!(config.get("platform_certificates").is_none());
+        let partner = sim.partner_client_config("1900000109");
+        assert_eq!(partner["mode"], "partner");
+        assert_eq!(partner["sub_mchid"], "1900000109");
+        assert!(sim.refunds_for_order("T20261122000001").is_empty());
+    }
+}

@@ -1,0 +1,434 @@
+//! Connection handling, routing, fault injection and response signing.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, BufReader};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime};
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::auth::verify_request;
+use crate::certs::certificate_list;
+use crate::clock::{epoch_secs, fill_random, random_alnum};
+use crate::error::ApiError;
+use crate::http::{self, percent_decode, query_param, ReadError, Request, Response};
+use crate::keys::{Keys, Signer, PUBLIC_KEY_ID};
+use crate::ledger::{parse_apply, Ledger};
+use crate::{Fault, Verification};
+
+/// Path of the apply endpoint; the query endpoint lives below it.
+const REFUNDS_PATH: &str = "/v3/refund/domestic/refunds";
+/// Path of the platform certificate download.
+const CERTIFICATES_PATH: &str = "/v3/certificates";
+/// An idle keep-alive connection is closed after this long. Longer than common client
+/// pool idle times so clients never reuse a connection the server just dropped.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Locks a mutex, ignoring poisoning: a panicking connection thread must not take the
+/// whole simulator down with it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// State shared by the accept loop, every connection thread and the [`crate::Simulator`].
+pub(crate) struct Shared {
+    pub(crate) keys: Keys,
+    pub(crate) verification: Verification,
+    pub(crate) ledger: Mutex<Ledger>,
+    /// Pending faults, each with how many more requests it applies to.
+    pub(crate) faults: Mutex<VecDeque<(Fault, usize)>>,
+    pub(crate) refund_requests: AtomicUsize,
+    pub(crate) rotated: AtomicBool,
+    pub(crate) stopping: AtomicBool,
+    /// Open connections, so stopping the simulator can shut them down.
+    pub(crate) connections: Mutex<HashMap<u64, TcpStream>>,
+}
+
+/// What to do with a handled request.
+enum Outcome {
+    /// Send this response, after an optional delay.
+    Reply(Response, Option<Duration>),
+    /// Close the connection without answering.
+    Drop,
+}
+
+/// Which endpoint a request is for.
+enum Route<'a> {
+    Certificates,
+    Apply,
+    /// Query, with the still percent-encoded `out_refund_no` path segment.
+    Query(&'a str),
+    MethodNotAllowed,
+    NotFound,
+}
+
+fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
+    if path == CERTIFICATES_PATH {
+        return if method == "GET" {
+            Route::Certificates
+        } else {
+            Route::MethodNotAllowed
+        };
+    }
+    if path == REFUNDS_PATH {
+        return if method == "POST" {
+            Route::Apply
+        } else {
+            Route::MethodNotAllowed
+        };
+    }
+    match path
+        .strip_prefix(REFUNDS_PATH)
+        .and_then(|rest| rest.strip_prefix('/'))
+    {
+        Some(segment) if !segment.is_empty() && !segment.contains('/') => {
+            if method == "GET" {
+                Route::Query(segment)
+            } else {
+                Route::MethodNotAllowed
+            }
+        }
+        _ => Route::NotFound,
+    }
+}
+
+/// Whether a path counts as a refund endpoint for [`crate::Simulator::inject`] and
+/// [`crate::Simulator::request_count`].
+fn is_refund_endpoint(path: &str) -> bool {
+    path == REFUNDS_PATH
+        || path
+            .strip_prefix(REFUNDS_PATH)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+impl Shared {
+    /// Takes the fault for the next refund request, if any is queued.
+    fn next_fault(&self) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let (fault, remaining) = faults.front_mut()?;
+        let fault = fault.clone();
+        *remaining -= 1;
+        if *remaining == 0 {
+            faults.pop_front();
+        }
+        Some(fault)
+    }
+
+    /// Handles one request end to end.
+    fn handle(&self, request: &Request) -> Outcome {
+        let path = request.path();
+        let fault = if is_refund_endpoint(path) {
+            self.refund_requests.fetch_add(1, Ordering::SeqCst);
+            self.next_fault()
+        } else {
+            None
+        };
+        let result = match fault {
+            Some(Fault::SystemError) => Err(ApiError::new(500, "SYSTEM_ERROR", "系统错误")),
+            Some(Fault::RateLimited) => Err(ApiError::new(
+                429,
+                "FREQUENCY_LIMITED",
+                "频率限制，请降低申请频率后重试",
+            )),
+            _ => self.process(request, route(&request.method, path)),
+        };
+        let (status, body) = match result {
+            Ok(body) => (200, body),
+            Err(e) => (e.status, e.body()),
+        };
+        let response = self.respond(
+            request.header("wechatpay-serial"),
+            status,
+            &body,
+            fault.as_ref(),
+        );
+        match fault {
+            Some(Fault::DropAfterCommit) => Outcome::Drop,
+            Some(Fault::Delay(delay)) => Outcome::Reply(response, Some(delay)),
+            _ => Outcome::Reply(response, None),
+        }
+    }
+
+    /// Checks headers and signature, then runs the endpoint.
+    fn process(&self, request: &Request, route: Route<'_>) -> Result<Value, ApiError> {
+        match route {
+            Route::NotFound => {
+                return Err(ApiError::new(404, "NOT_FOUND", "请求的资源不存在"));
+            }
+            Route::MethodNotAllowed => {
+                return Err(ApiError::new(405, "METHOD_NOT_ALLOWED", "不支持的请求方法"));
+            }
+            _ => {}
+        }
+        let present = |name| request.header(name).is_some_and(|v| !v.is_empty());
+        if !present("accept") || !present("user-agent") {
+            return Err(ApiError::invalid("Http头缺少Accept或User-Agent"));
+        }
+        let now = SystemTime::now();
+        verify_request(
+            &self.keys,
+            request.header("authorization"),
+            &request.method,
+            &request.target,
+            &request.body,
+            epoch_secs(now),
+        )
+        .map_err(ApiError::sign)?;
+
+        match route {
+            Route::Certificates => self.certificates(),
+            Route::Apply => {
+                let apply = parse_apply(&request.body)?;
+                lock(&self.ledger).apply(&apply, now)
+            }
+            Route::Query(segment) => {
+                let out_refund_no = percent_decode(segment).ok_or_else(|| {
+                    ApiError::param_at("out_refund_no", &json!(segment), "编码错误", "url")
+                })?;
+                let sub_mchid = match query_param(request.query(), "sub_mchid") {
+                    None => None,
+                    Some(Some(s)) => Some(s),
+                    Some(None) => {
+                        return Err(ApiError::param_at(
+                            "sub_mchid",
+                            &Value::Null,
+                            "编码错误",
+                            "query",
+                        ));
+                    }
+                };
+                lock(&self.ledger).query(&out_refund_no, sub_mchid.as_deref(), now)
+            }
+            Route::MethodNotAllowed | Route::NotFound => {
+                Err(ApiError::new(404, "NOT_FOUND", "请求的资源不存在"))
+            }
+        }
+    }
+
+    /// `GET /v3/certificates`.
+    fn certificates(&self) -> Result<Value, ApiError> {
+        if self.verification == Verification::PublicKey {
+            return Err(ApiError::not_exists(
+                "无可用的平台证书，请在商户平台-API安全申请使用微信支付公钥。",
+            ));
+        }
+        certificate_list(self.rotated.load(Ordering::SeqCst))
+            .map_err(|e| ApiError::new(500, "SYSTEM_ERROR", e.to_string()))
+    }
+
+    /// The key responses are signed with (PROTOCOL §2.5): in `Both` mode the request's
+    /// `Wechatpay-Serial` asks for the public key.
+    fn signer(&self, request_serial: Option<&str>) -> &Signer {
+        let platform = if self.rotated.load(Ordering::SeqCst) {
+            &self.keys.platform_next
+        } else {
+            &self.keys.platform
+        };
+        match self.verification {
+            Verification::PublicKey => &self.keys.public_key,
+            Verification::PlatformCertificate => platform,
+            Verification::Both if request_serial == Some(PUBLIC_KEY_ID) => &self.keys.public_key,
+            Verification::Both => platform,
+        }
+    }
+
+    /// Builds a signed JSON response, applying any signature fault.
+    fn respond(
+        &self,
+        request_serial: Option<&str>,
+        status: u16,
+        body: &Value,
+        fault: Option<&Fault>,
+    ) -> Response {
+        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Request-ID".to_string(), request_id(status)),
+            (
+                "Keep-Alive".to_string(),
+                format!("timeout={}", IDLE_TIMEOUT.as_secs()),
+            ),
+        ];
+        if fault != Some(&Fault::Unsigned) {
+            match self.signature_headers(request_serial, &body, fault) {
+                Ok(signed) => headers.extend(signed),
+                // Cannot happen with the embedded keys; an unsigned answer is what a client
+                // would then see, and it must reject it.
+                Err(e) => eprintln!("wxrefund-sim: signing failed: {e}"),
+            }
+        }
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// The five `Wechatpay-*` headers over `TS\nNONCE\nBODY\n`.
+    fn signature_headers(
+        &self,
+        request_serial: Option<&str>,
+        body: &[u8],
+        fault: Option<&Fault>,
+    ) -> io::Result<Vec<(String, String)>> {
+        let signer = self.signer(request_serial);
+        let skew = match fault {
+            Some(Fault::ClockSkew(secs)) => *secs,
+            _ => 0,
+        };
+        let timestamp = epoch_secs(SystemTime::now()).saturating_add(skew);
+        let nonce = random_alnum(32);
+        let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
+        message.extend_from_slice(body);
+        message.push(b'\n');
+        let signature = match fault {
+            Some(Fault::BadSignature) => {
+                // A real signature, but over other bytes: well-formed and wrong.
+                message.extend_from_slice(b"tampered");
+                signer.sign(&message)?
+            }
+            Some(Fault::ProbeSignature) => {
+                let mut junk = [0u8; 48];
+                fill_random(&mut junk);
+                format!("WECHATPAY/SIGNTEST/{}", BASE64.encode(junk))
+            }
+            _ => signer.sign(&message)?,
+        };
+        Ok(vec![
+            ("Wechatpay-Timestamp".to_string(), timestamp.to_string()),
+            ("Wechatpay-Nonce".to_string(), nonce),
+            ("Wechatpay-Serial".to_string(), signer.serial.to_string()),
+            ("Wechatpay-Signature".to_string(), signature),
+            (
+                "Wechatpay-Signature-Type".to_string(),
+                "WECHATPAY2-SHA256-RSA2048".to_string(),
+            ),
+        ])
+    }
+}
+
+/// A platform-style request id: random hex, then `-` and a numeric code (0 on success).
+fn request_id(status: u16) -> String {
+    let mut bytes = [0u8; 16];
+    fill_random(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    let code = if status < 300 { 0 } else { u32::from(status) };
+    format!("{hex}-{code}")
+}
+
+/// Accepts connections until the simulator stops, one thread per connection.
+pub(crate) fn spawn_accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("wxrefund-sim-accept".to_string())
+        .spawn(move || accept_loop(&listener, &shared))
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    let next_id = AtomicU64::new(0);
+    for stream in listener.incoming() {
+        if shared.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // Transient accept errors (e.g. too many open files): keep serving.
+            thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        let Ok(handle) = stream.try_clone() else {
+            continue;
+        };
+        lock(&shared.connections).insert(id, handle);
+        let thread_shared = Arc::clone(shared);
+        let spawned = thread::Builder::new()
+            .name("wxrefund-sim-conn".to_string())
+            .spawn(move || {
+                // Errors here are peers going away; nothing to report.
+                let _ = serve_connection(&thread_shared, stream);
+                lock(&thread_shared.connections).remove(&id);
+            });
+        if spawned.is_err() {
+            lock(&shared.connections).remove(&id);
+        }
+    }
+}
+
+/// Serves requests on one keep-alive connection until either side closes it.
+fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let request = match http::read_request(&mut reader, &mut writer) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ok(()),
+            Err(ReadError::Io(e)) => return Err(e),
+            Err(ReadError::Bad(status, message)) => {
+                let body = ApiError::new(status, "INVALID_REQUEST", message).body();
+                let response = shared.respond(None, status, &body, None);
+                return http::write_response(&mut writer, &response, false);
+            }
+        };
+        match shared.handle(&request) {
+            Outcome::Reply(response, delay) => {
+                if let Some(delay) = delay {
+                    thread::sleep(delay);
+                }
+                http::write_response(&mut writer, &response, request.keep_alive)?;
+                if !request.keep_alive {
+                    return Ok(());
+                }
+            }
+            Outcome::Drop => {
+                // The refund was recorded; the client only sees the connection die.
+                let _ = writer.shutdown(Shutdown::Both);
+                return Ok(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        assert!(matches!(route("POST", REFUNDS_PATH), Route::Apply));
+        assert!(matches!(
+            route("GET", REFUNDS_PATH),
+            Route::MethodNotAllowed
+        ));
+        assert!(matches!(
+            route("GET", "/v3/refund/domestic/refunds/R%7C1"),
+            Route::Query("R%7C1")
+        ));
+        assert!(matches!(
+            route(
+                "POST",
+                "/v3/refund/domestic/refunds/R1/apply-abnormal-refund"
+            ),
+            Route::NotFound
+        ));
+        assert!(matches!(
+            route("GET", "/v3/certificates"),
+            Route::Certificates
+        ));
+        assert!(matches!(route("GET", "/v3/pay/x"), Route::NotFound));
+        assert!(is_refund_endpoint("/v3/refund/domestic/refunds/R1"));
+        assert!(!is_refund_endpoint("/v3/refund/domestic/refundsX"));
+        assert!(!is_refund_endpoint("/v3/certificates"));
+    }
+}

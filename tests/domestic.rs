@@ -1,0 +1,506 @@
+//! Mainland refunds end to end against the simulator over real HTTP on loopback.
+
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use wxrefund::domestic::{Amount, RefundRequest};
+use wxrefund::{Client, ErrorKind, RefundQuery, RefundStatus};
+use wxrefund_sim::{Fault, FinalStatus, Order, SimOptions, Simulator, Verification};
+
+const APIV3_KEY: &str = "wxrefundSimulatorApiV3Key0123456";
+
+fn sim_with(options: SimOptions) -> Simulator {
+    Simulator::start(SimOptions {
+        settle_after: Duration::from_millis(100),
+        ..options
+    })
+    .unwrap()
+}
+
+fn sim() -> Simulator {
+    sim_with(SimOptions::default())
+}
+
+/// A client for `sim` with fast retries; `edit` adjusts the configuration JSON.
+fn client_for(config: Value, edit: impl FnOnce(&mut Value)) -> Client {
+    let mut config = config;
+    config["retry_delay_ms"] = json!(10);
+    edit(&mut config);
+    Client::from_json(&config.to_string()).unwrap()
+}
+
+fn client(sim: &Simulator) -> Client {
+    client_for(sim.client_config(), |_| {})
+}
+
+fn request(out_trade_no: &str, out_refund_no: &str, refund: i64, total: i64) -> RefundRequest {
+    RefundRequest {
+        out_trade_no: Some(out_trade_no.into()),
+        out_refund_no: out_refund_no.into(),
+        amount: Amount {
+            refund,
+            total,
+            currency: "CNY".into(),
+            from: None,
+        },
+        ..Default::default()
+    }
+}
+
+fn poll_until_final(client: &Client, out_refund_no: &str) -> wxrefund::Refund {
+    for _ in 0..100 {
+        let refund = client
+            .query_refund(&RefundQuery::by_out_refund_no(out_refund_no))
+            .unwrap();
+        if refund.status != RefundStatus::Processing {
+            return refund;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("refund {out_refund_no} never left PROCESSING");
+}
+
+fn assert_no_secret(error: &wxrefund::Error) {
+    let text = error.to_json().to_string();
+    assert!(!text.contains(APIV3_KEY), "APIv3 key leaked: {text}");
+    assert!(!text.contains("PRIVATE KEY"), "private key leaked: {text}");
+}
+
+#[test]
+fn apply_then_query_until_success() {
+    let sim = sim();
+    let client = client(&sim);
+    let created = client
+        .create_refund(&request("T20261122000001", "R-roundtrip", 100, 10000))
+        .unwrap();
+    assert_eq!(created.status, RefundStatus::Processing);
+    let refund_id = created.field("refund_id").unwrap().to_string();
+    assert!(refund_id.starts_with("50"));
+    let json = created.to_json();
+    assert_eq!(json["wxrefund"]["status"], "PROCESSING");
+    assert_eq!(json["wxrefund"]["final"], false);
+    assert_eq!(
+        json["amount"]["refund"], 100,
+        "server fields are kept: {json}"
+    );
+
+    let done = poll_until_final(&client, "R-roundtrip");
+    assert_eq!(done.status, RefundStatus::Success);
+    assert_eq!(done.field("refund_id"), Some(refund_id.as_str()));
+    assert!(done.field("success_time").is_some());
+    assert_eq!(done.to_json()["wxrefund"]["final"], true);
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 1);
+}
+
+#[test]
+fn closed_and_abnormal_orders_normalize() {
+    let sim = sim();
+    let client = client(&sim);
+    client
+        .create_refund(&request("T20261122000002", "R-closed", 500, 500))
+        .unwrap();
+    client
+        .create_refund(&request("T20261122000003", "R-abnormal", 800, 800))
+        .unwrap();
+    let closed = poll_until_final(&client, "R-closed");
+    assert_eq!(closed.status, RefundStatus::Closed);
+    let abnormal = poll_until_final(&client, "R-abnormal");
+    assert_eq!(abnormal.status, RefundStatus::Abnormal);
+    assert_eq!(abnormal.to_json()["wxrefund"]["action_required"], true);
+}
+
+#[test]
+fn full_request_with_every_field_and_special_characters() {
+    let sim = sim();
+    let client = client(&sim);
+    let body = json!({
+        "transaction_id": "4200000001202611220000000001",
+        "out_refund_no": "R|1*2@3",
+        "reason": "商品已售完",
+        "notify_url": "https://pos.example/wxrefund/notify",
+        "funds_account": "AVAILABLE",
+        "amount": {"refund": 300, "total": 10000, "currency": "CNY",
+                   "from": [{"account": "AVAILABLE", "amount": 200}, {"account": "UNAVAILABLE", "amount": 100}]},
+        "goods_detail": [{"merchant_goods_id": "G-1", "wechatpay_goods_id": "1001", "goods_name": "咖啡",
+                          "unit_price": 300, "refund_amount": 300, "refund_quantity": 1}]
+    });
+    let created = client.create_refund_json(&body.to_string()).unwrap();
+    assert_eq!(created.field("out_refund_no"), Some("R|1*2@3"));
+    let queried = client
+        .query_refund_json(r#"{"out_refund_no":"R|1*2@3"}"#)
+        .unwrap();
+    assert_eq!(queried.field("refund_id"), created.field("refund_id"));
+}
+
+#[test]
+fn partner_mode_sends_sub_mchid() {
+    let sim = sim();
+    let partner = client_for(sim.partner_client_config("1900000109"), |_| {});
+    partner
+        .create_refund(&request("T20261122000009", "R-partner", 100, 10000))
+        .unwrap();
+    let refund = poll_until_final(&partner, "R-partner");
+    assert_eq!(refund.status, RefundStatus::Success);
+    // Without a configured default, the request must name the sub-merchant.
+    let bare = client_for(sim.partner_client_config("1900000109"), |c| {
+        c.as_object_mut().unwrap().remove("sub_mchid");
+    });
+    let err = bare
+        .query_refund(&RefundQuery::by_out_refund_no("R-partner"))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.field.as_deref()),
+        (ErrorKind::InvalidRequest, Some("sub_mchid"))
+    );
+    let query = RefundQuery {
+        out_refund_no: "R-partner".into(),
+        sub_mchid: Some("1900000109".into()),
+    };
+    assert_eq!(
+        bare.query_refund(&query).unwrap().status,
+        RefundStatus::Success
+    );
+    // A direct-mode client must not send sub_mchid.
+    let direct = client(&sim);
+    let err = direct.query_refund(&query).unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("sub_mchid"));
+}
+
+#[test]
+fn every_verification_mode_works() {
+    for verification in [
+        Verification::PlatformCertificate,
+        Verification::PublicKey,
+        Verification::Both,
+    ] {
+        let sim = sim_with(SimOptions {
+            verification,
+            ..SimOptions::default()
+        });
+        let client = client(&sim);
+        let refund = client.create_refund(&request("T20261122000001", "R-mode", 1, 10000));
+        assert!(refund.is_ok(), "{verification:?}: {refund:?}");
+    }
+}
+
+#[test]
+fn rotated_platform_certificate_is_downloaded_on_unknown_serial() {
+    let sim = sim_with(SimOptions {
+        verification: Verification::PlatformCertificate,
+        ..SimOptions::default()
+    });
+    let client = client(&sim);
+    client
+        .create_refund(&request("T20261122000001", "R-rot-1", 1, 10000))
+        .unwrap();
+    sim.rotate_platform_certificate();
+    // The first download was less than a minute ago, so the new serial cannot be
+    // fetched yet: the response is refused, never accepted unverified.
+    let err = client
+        .create_refund(&request("T20261122000001", "R-rot-2", 1, 10000))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.reason),
+        (ErrorKind::VerificationFailed, "unknown_serial")
+    );
+    assert!(err.outcome_unknown);
+    // A fresh client downloads both certificates and verifies the rotated one.
+    let fresh = client_for(sim.client_config(), |_| {});
+    let refund = fresh
+        .query_refund(&RefundQuery::by_out_refund_no("R-rot-2"))
+        .unwrap();
+    assert_eq!(refund.field("out_refund_no"), Some("R-rot-2"));
+}
+
+#[test]
+fn public_key_only_merchant_without_public_key_config_is_explained() {
+    let sim = sim_with(SimOptions {
+        verification: Verification::PublicKey,
+        ..SimOptions::default()
+    });
+    let client = client_for(sim.client_config(), |c| {
+        let object = c.as_object_mut().unwrap();
+        object.remove("wechatpay_public_key_id");
+        object.remove("wechatpay_public_key_pem");
+        object.insert("platform_certificates".into(), json!(true));
+    });
+    let err = client
+        .create_refund(&request("T20261122000001", "R-nocert", 1, 10000))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.reason),
+        (ErrorKind::VerificationFailed, "unknown_serial")
+    );
+    assert!(err.message.contains("PUB_KEY_ID_"), "{err}");
+}
+
+#[test]
+fn system_errors_are_retried_with_the_same_refund() {
+    let sim = sim();
+    let client = client(&sim);
+    sim.inject(Fault::SystemError, 2);
+    let before = sim.request_count();
+    client
+        .create_refund(&request("T20261122000001", "R-sys", 100, 10000))
+        .unwrap();
+    assert_eq!(
+        sim.request_count() - before,
+        3,
+        "two retries after two SYSTEM_ERRORs"
+    );
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 1);
+
+    // More failures than the retry budget: a retryable error, outcome unknown.
+    sim.inject(Fault::SystemError, 3);
+    let err = client
+        .create_refund(&request("T20261122000001", "R-sys-2", 100, 10000))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.http_status, err.code.as_deref()),
+        (ErrorKind::Api, Some(500), Some("SYSTEM_ERROR"))
+    );
+    assert!(err.retryable && err.outcome_unknown);
+    assert_no_secret(&err);
+    // The caller retries with the same out_refund_no: exactly one refund.
+    client
+        .create_refund(&request("T20261122000001", "R-sys-2", 100, 10000))
+        .unwrap();
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 2);
+}
+
+#[test]
+fn dropped_connection_after_commit_is_retried_without_duplicate() {
+    let sim = sim();
+    let client = client(&sim);
+    sim.inject(Fault::DropAfterCommit, 1);
+    let refund = client
+        .create_refund(&request("T20261122000001", "R-drop", 100, 10000))
+        .unwrap();
+    let refunds = sim.refunds_for_order("T20261122000001");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["refund_id"].as_str(), refund.field("refund_id"));
+}
+
+#[test]
+fn timeout_reports_unknown_outcome_and_query_resolves_it() {
+    let sim = sim();
+    let client = client_for(sim.client_config(), |c| {
+        c["read_timeout_ms"] = json!(150);
+        c["max_retries"] = json!(0);
+    });
+    sim.inject(Fault::Delay(Duration::from_millis(600)), 1);
+    let err = client
+        .create_refund(&request("T20261122000001", "R-slow", 100, 10000))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transport);
+    assert!(err.retryable && err.outcome_unknown, "{err:?}");
+    std::thread::sleep(Duration::from_millis(600));
+    let refund = client
+        .query_refund(&RefundQuery::by_out_refund_no("R-slow"))
+        .unwrap();
+    let again = client
+        .create_refund(&request("T20261122000001", "R-slow", 100, 10000))
+        .unwrap();
+    assert_eq!(again.field("refund_id"), refund.field("refund_id"));
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 1);
+}
+
+#[test]
+fn rate_limit_is_not_retried_blindly() {
+    let sim = sim();
+    let client = client(&sim);
+    sim.inject(Fault::RateLimited, 1);
+    let before = sim.request_count();
+    let err = client
+        .create_refund(&request("T20261122000001", "R-429", 100, 10000))
+        .unwrap_err();
+    assert_eq!(sim.request_count() - before, 1);
+    assert_eq!(
+        (err.kind, err.http_status),
+        (ErrorKind::RateLimited, Some(429))
+    );
+    assert!(err.retryable && err.outcome_unknown);
+    assert!(sim.refunds_for_order("T20261122000001").is_empty());
+}
+
+#[test]
+fn unauthenticated_answers_are_errors_never_results() {
+    let sim = sim();
+    let client = client(&sim);
+    let cases = [
+        (Fault::BadSignature, "bad_signature"),
+        (Fault::ProbeSignature, "probe_signature"),
+        (Fault::Unsigned, "missing_header"),
+        (Fault::ClockSkew(400), "timestamp_out_of_window"),
+        (Fault::ClockSkew(-400), "timestamp_out_of_window"),
+    ];
+    for (i, (fault, reason)) in cases.into_iter().enumerate() {
+        sim.inject(fault, 1);
+        let out_refund_no = format!("R-forged-{i}");
+        let err = client
+            .create_refund(&request("T20261122000001", &out_refund_no, 10, 10000))
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.reason),
+            (ErrorKind::VerificationFailed, reason)
+        );
+        assert!(err.outcome_unknown, "the platform may have accepted it");
+        assert_eq!(err.http_status, Some(200));
+        // The refund really was recorded: a query (verified) finds it.
+        client
+            .query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))
+            .unwrap();
+    }
+    sim.inject(Fault::ClockSkew(200), 1);
+    client
+        .create_refund(&request("T20261122000001", "R-skew-ok", 10, 10000))
+        .unwrap();
+}
+
+#[test]
+fn platform_business_rules_surface_as_errors() {
+    let sim = sim();
+    let client = client(&sim);
+    client
+        .create_refund(&request("T20261122000001", "R-rule-1", 9000, 10000))
+        .unwrap();
+    let err = client
+        .create_refund(&request("T20261122000001", "R-rule-2", 2000, 10000))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::Api, Some("INVALID_REQUEST"))
+    );
+    assert!(!err.retryable);
+    let err = client
+        .create_refund(&request("T20261122000001", "R-rule-1", 500, 10000))
+        .unwrap_err();
+    assert_eq!(
+        err.code.as_deref(),
+        Some("INVALID_REQUEST"),
+        "same number, different amount"
+    );
+    let err = client
+        .create_refund(&request("T20251101000001", "R-old", 100, 1000))
+        .unwrap_err();
+    assert_eq!(
+        err.code.as_deref(),
+        Some("INVALID_REQUEST"),
+        "more than a year old"
+    );
+    let err = client
+        .create_refund(&request("T20261199999999", "R-none", 100, 1000))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    let err = client
+        .query_refund(&RefundQuery::by_out_refund_no("R-missing"))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::NotFound, Some("RESOURCE_NOT_EXISTS"))
+    );
+    assert!(err.request_id.is_some());
+}
+
+#[test]
+fn at_most_fifty_refunds_per_order() {
+    let sim = sim();
+    sim.add_order(Order {
+        out_trade_no: "T-FIFTY-0000001".into(),
+        transaction_id: "4200000001202611220000000050".into(),
+        total: 1000,
+        sub_mchid: None,
+        paid_at: SystemTime::now(),
+        final_status: FinalStatus::Success,
+    });
+    let client = client(&sim);
+    for i in 0..50 {
+        client
+            .create_refund(&request("T-FIFTY-0000001", &format!("R-50-{i}"), 1, 1000))
+            .unwrap();
+    }
+    let err = client
+        .create_refund(&request("T-FIFTY-0000001", "R-50-50", 1, 1000))
+        .unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("INVALID_REQUEST"));
+    assert_eq!(sim.refunds_for_order("T-FIFTY-0000001").len(), 50);
+}
+
+#[test]
+fn order_spacing_is_a_rate_limit() {
+    let sim = sim_with(SimOptions {
+        enforce_order_spacing: true,
+        ..SimOptions::default()
+    });
+    let client = client(&sim);
+    client
+        .create_refund(&request("T20261122000001", "R-space-1", 1, 10000))
+        .unwrap();
+    let err = client
+        .create_refund(&request("T20261122000001", "R-space-2", 1, 10000))
+        .unwrap_err();
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::RateLimited, Some("FREQUENCY_LIMITED"))
+    );
+}
+
+#[test]
+fn invalid_requests_never_reach_the_network() {
+    let sim = sim();
+    let client = client(&sim);
+    let before = sim.request_count();
+    let err = client
+        .create_refund(&request("T20261122000001", "R 1", 1, 10000))
+        .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("out_refund_no"));
+    let err = client
+        .create_refund_json(r#"{"out_trade_no":"T20261122000001"}"#)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidJson);
+    assert!(err.message.contains("out_refund_no"), "{err}");
+    assert_eq!(sim.request_count(), before);
+}
+
+#[test]
+fn unreachable_platform_is_a_transport_error_that_was_not_sent() {
+    let sim = sim();
+    let config = sim.client_config();
+    drop(sim);
+    let client = client_for(config, |c| c["max_retries"] = json!(1));
+    let err = client
+        .create_refund(&request("T20261122000001", "R-down", 1, 10000))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transport);
+    assert!(err.retryable);
+    assert!(
+        !err.outcome_unknown,
+        "a refused connection never reached the platform: {err:?}"
+    );
+}
+
+#[test]
+fn one_client_shared_by_eight_threads() {
+    let sim = sim();
+    let client = Arc::new(client(&sim));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let client = client.clone();
+            std::thread::spawn(move || {
+                for j in 0..3 {
+                    let no = format!("R-thread-{i}-{j}");
+                    client
+                        .create_refund(&request("T20261122000001", &no, 10, 10000))
+                        .unwrap();
+                    client
+                        .query_refund(&RefundQuery::by_out_refund_no(&no))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 24);
+}

@@ -58,13 +58,18 @@ impl ErrorKind {
     }
 }
 
-/// An error with everything a caller needs to decide what to do next.
+/// An error with everything a caller needs to decide what to do next. Its
+/// fields are those of [`ErrorDetails`], reachable directly (`error.kind`).
 ///
 /// `retryable` means sending the *same* request again (same `out_refund_no`,
 /// same amounts) may succeed. `outcome_unknown` means the platform may have
 /// accepted the request: query the refund before deciding anything.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct Error(Box<ErrorDetails>);
+
+/// The fields of an [`Error`] (boxed, so that `Result`s stay small).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorDetails {
     /// Stable category.
     pub kind: ErrorKind,
     /// Finer, snake_case sub-category (e.g. `probe_signature`, `missing_field`).
@@ -90,7 +95,7 @@ pub struct Error {
 impl Error {
     /// A new error of `kind` with a sub-category and message; all else empty.
     pub fn new(kind: ErrorKind, reason: &'static str, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(ErrorDetails {
             kind,
             reason,
             message: message.into(),
@@ -101,7 +106,7 @@ impl Error {
             request_id: None,
             retryable: false,
             outcome_unknown: false,
-        }
+        }))
     }
 
     /// A validation error about `field`, naming the rule it broke.
@@ -171,6 +176,19 @@ impl Error {
         object.insert("retryable".into(), json!(self.retryable));
         object.insert("outcome_unknown".into(), json!(self.outcome_unknown));
         Value::Object(object)
+    }
+}
+
+impl std::ops::Deref for Error {
+    type Target = ErrorDetails;
+    fn deref(&self) -> &ErrorDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorDetails {
+        &mut self.0
     }
 }
 

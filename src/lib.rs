@@ -30,7 +30,7 @@ mod refund;
 mod v3;
 
 pub use config::{Config, Family, Mode, Secret, DOMESTIC_BASE_URL, MAX_JSON_BYTES};
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorDetails, ErrorKind, Result};
 pub use refund::domestic;
 pub use refund::{Refund, RefundQuery, RefundStatus};
 

@@ -593,9 +593,12 @@ mod tests {
             r#"{"code":"PARAM_ERROR","message":"bad","detail":{"field":"/amount/refund"}}"#,
         ));
         assert_eq!(e.code.as_deref(), Some("PARAM_ERROR"));
-        assert_eq!(e.detail.unwrap()["field"], "/amount/refund");
+        assert_eq!(e.detail.as_ref().unwrap()["field"], "/amount/refund");
         assert_eq!(e.request_id.as_deref(), Some("08F0-268447845"));
         let e = api_error(&response(502, "<html>bad gateway</html>"));
-        assert_eq!((e.kind, e.retryable, e.code), (ErrorKind::Api, true, None));
+        assert_eq!(
+            (e.kind, e.retryable, e.code.as_deref()),
+            (ErrorKind::Api, true, None)
+        );
     }
 }

@@ -302,7 +302,7 @@ mod tests {
         "amount":{"refund":100,"total":10000,"currency":"CNY"}}"#;
 
     fn field_of(json: &str) -> String {
-        request(json).unwrap_err().field.unwrap_or_default()
+        request(json).unwrap_err().field.clone().unwrap_or_default()
     }
 
     #[test]

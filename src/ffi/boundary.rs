@@ -42,3 +42,38 @@ pub(super) fn boundary(
 pub(super) unsafe fn write_out<T>(out: *mut T, value: T) {
     unsafe { out.write(value) };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn a_panic_becomes_a_status_with_its_message() {
+        let mut error_json: *mut c_char = std::ptr::null_mut();
+        let status = boundary(&mut error_json, || panic!("boom {}", 42));
+        assert_eq!(status, wxrefund_status::Panic);
+        assert!(!error_json.is_null());
+        // SAFETY: written by `boundary` from a CString.
+        let text = unsafe { CStr::from_ptr(error_json) }
+            .to_str()
+            .unwrap()
+            .to_string();
+        super::super::strings::free(error_json);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["status"], "PANIC");
+        assert!(value["message"].as_str().unwrap().contains("boom 42"));
+    }
+
+    #[test]
+    fn errors_map_to_statuses_and_null_error_out_is_fine() {
+        let status = boundary(std::ptr::null_mut(), || {
+            Err(Error::new(ErrorKind::NotFound, "x", "missing"))
+        });
+        assert_eq!(status, wxrefund_status::NotFound);
+        assert_eq!(
+            boundary(std::ptr::null_mut(), || Ok(())),
+            wxrefund_status::Ok
+        );
+    }
+}

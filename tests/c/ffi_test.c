@@ -23,6 +23,14 @@ static int checks = 0;
         }                                                               \
     } while (0)
 
+/* Runs CALL, which writes to `err`, then checks it with expect(). */
+#define EXPECT(want, needle, call)                    \
+    do {                                              \
+        char *err = NULL;                             \
+        wxrefund_status got_ = (call);                \
+        expect(got_, want, err, needle);              \
+    } while (0)
+
 /* Checks the status, that the error JSON names it, and frees the JSON. */
 static void expect(wxrefund_status got, wxrefund_status want, char *error_json, const char *needle) {
     CHECK(got == want);
@@ -70,25 +78,24 @@ static void test_static_strings(void) {
 
 static void test_client_new_errors(const char *config) {
     wxrefund_client *client = NULL;
-    char *error = NULL;
-    expect(wxrefund_client_new(NULL, &client, &error), WXREFUND_STATUS_INVALID_ARGUMENT, error, "config_json is NULL");
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "config_json is NULL",
+           wxrefund_client_new(NULL, &client, &err));
     CHECK(client == NULL);
-    error = NULL;
-    expect(wxrefund_client_new(config, NULL, &error), WXREFUND_STATUS_INVALID_ARGUMENT, error, "client_out");
-    error = NULL;
-    expect(wxrefund_client_new("{\"family\":\"\xff\"}", &client, &error), WXREFUND_STATUS_INVALID_ARGUMENT, error, "UTF-8");
-    error = NULL;
-    expect(wxrefund_client_new("{not json", &client, &error), WXREFUND_STATUS_INVALID_JSON, error, NULL);
-    error = NULL;
-    expect(wxrefund_client_new("{\"family\":\"domestic\",\"mchid\":42}", &client, &error),
-           WXREFUND_STATUS_INVALID_CONFIG, error, "invalid type");
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "client_out",
+           wxrefund_client_new(config, NULL, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "UTF-8",
+           wxrefund_client_new("{\"family\":\"\xff\"}", &client, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL,
+           wxrefund_client_new("{not json", &client, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_CONFIG, "invalid type",
+           wxrefund_client_new("{\"family\":\"domestic\",\"mchid\":42}", &client, &err));
     /* Oversized input: 2 MiB of whitespace around an object. */
     size_t big = 2u << 20;
     char *huge = malloc(big + 3);
     memset(huge, ' ', big);
     memcpy(huge + big, "{}", 3);
-    error = NULL;
-    expect(wxrefund_client_new(huge, &client, &error), WXREFUND_STATUS_INVALID_JSON, error, "larger than");
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "larger than",
+           wxrefund_client_new(huge, &client, &err));
     free(huge);
     /* error_json_out may be NULL. */
     CHECK(wxrefund_client_new("[]", &client, NULL) == WXREFUND_STATUS_INVALID_CONFIG);
@@ -97,13 +104,12 @@ static void test_client_new_errors(const char *config) {
 
 static void test_handle_errors(const char *config) {
     char *response = (char *)"untouched";
-    char *error = NULL;
     const char *query = "{\"out_refund_no\":\"R1\"}";
-    expect(wxrefund_refund_query(NULL, query, &response, &error), WXREFUND_STATUS_INVALID_HANDLE, error, NULL);
+    EXPECT(WXREFUND_STATUS_INVALID_HANDLE, NULL,
+           wxrefund_refund_query(NULL, query, &response, &err));
     int not_a_client = 0;
-    error = NULL;
-    expect(wxrefund_refund_query((wxrefund_client *)&not_a_client, query, &response, &error),
-           WXREFUND_STATUS_INVALID_HANDLE, error, NULL);
+    EXPECT(WXREFUND_STATUS_INVALID_HANDLE, NULL,
+           wxrefund_refund_query((wxrefund_client *)&not_a_client, query, &response, &err));
     CHECK(strcmp(response, "untouched") == 0); /* outputs are written only on success */
     CHECK(wxrefund_client_free(NULL) == WXREFUND_STATUS_INVALID_HANDLE);
     CHECK(wxrefund_client_free((wxrefund_client *)&not_a_client) == WXREFUND_STATUS_INVALID_HANDLE);
@@ -112,8 +118,8 @@ static void test_handle_errors(const char *config) {
     CHECK(wxrefund_client_new(config, &client, NULL) == WXREFUND_STATUS_OK);
     CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);
     CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_INVALID_HANDLE); /* double free is harmless */
-    error = NULL;
-    expect(wxrefund_refund_query(client, query, &response, &error), WXREFUND_STATUS_INVALID_HANDLE, error, NULL);
+    EXPECT(WXREFUND_STATUS_INVALID_HANDLE, NULL,
+           wxrefund_refund_query(client, query, &response, &err));
 }
 
 static void test_string_free(void) {
@@ -129,40 +135,34 @@ static void test_string_free(void) {
 
 static void test_request_errors(wxrefund_client *client) {
     char *response = NULL;
-    char *error = NULL;
-    expect(wxrefund_refund_create(client, NULL, &response, &error), WXREFUND_STATUS_INVALID_ARGUMENT, error, "request_json");
-    error = NULL;
-    expect(wxrefund_refund_create(client, "{}", NULL, &error), WXREFUND_STATUS_INVALID_ARGUMENT, error, "response_json_out");
-    error = NULL;
-    expect(wxrefund_refund_create(client, "{\"out_refund_no\":", &response, &error), WXREFUND_STATUS_INVALID_JSON, error, NULL);
-    error = NULL;
-    expect(wxrefund_refund_create(client,
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "request_json",
+           wxrefund_refund_create(client, NULL, &response, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "response_json_out",
+           wxrefund_refund_create(client, "{}", NULL, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL,
+           wxrefund_refund_create(client, "{\"out_refund_no\":", &response, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "invalid type",
+           wxrefund_refund_create(client,
                "{\"out_trade_no\":\"T20261122000001\",\"out_refund_no\":\"R1\",\"amount\":{\"refund\":\"100\",\"total\":10000,\"currency\":\"CNY\"}}",
-               &response, &error),
-           WXREFUND_STATUS_INVALID_JSON, error, "invalid type");
-    error = NULL;
-    expect(wxrefund_refund_create(client,
+               &response, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "unknown field `reasn`",
+           wxrefund_refund_create(client,
                "{\"out_trade_no\":\"T20261122000001\",\"out_refund_no\":\"R1\",\"reasn\":\"x\",\"amount\":{\"refund\":100,\"total\":10000,\"currency\":\"CNY\"}}",
-               &response, &error),
-           WXREFUND_STATUS_INVALID_JSON, error, "unknown field `reasn`");
-    error = NULL;
-    expect(wxrefund_refund_create(client,
+               &response, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_REQUEST, "\"field\":\"out_refund_no\"",
+           wxrefund_refund_create(client,
                "{\"out_trade_no\":\"T20261122000001\",\"out_refund_no\":\"R 1\",\"amount\":{\"refund\":100,\"total\":10000,\"currency\":\"CNY\"}}",
-               &response, &error),
-           WXREFUND_STATUS_INVALID_REQUEST, error, "\"field\":\"out_refund_no\"");
-    error = NULL;
-    expect(wxrefund_refund_create(client,
+               &response, &err));
+    EXPECT(WXREFUND_STATUS_INVALID_REQUEST, "\"field\":\"amount.refund\"",
+           wxrefund_refund_create(client,
                "{\"out_trade_no\":\"T20261122000001\",\"out_refund_no\":\"R1\",\"amount\":{\"refund\":20000,\"total\":10000,\"currency\":\"CNY\"}}",
-               &response, &error),
-           WXREFUND_STATUS_INVALID_REQUEST, error, "\"field\":\"amount.refund\"");
-    error = NULL;
-    expect(wxrefund_refund_query(client, "{\"out_refund_no\":\"NO_SUCH_REFUND\"}", &response, &error),
-           WXREFUND_STATUS_NOT_FOUND, error, "RESOURCE_NOT_EXISTS");
-    error = NULL;
-    expect(wxrefund_refund_create(client,
+               &response, &err));
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, "RESOURCE_NOT_EXISTS",
+           wxrefund_refund_query(client, "{\"out_refund_no\":\"NO_SUCH_REFUND\"}", &response, &err));
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, "\"http_status\":404",
+           wxrefund_refund_create(client,
                "{\"out_trade_no\":\"T99999999999999\",\"out_refund_no\":\"R-unknown-order\",\"amount\":{\"refund\":1,\"total\":1,\"currency\":\"CNY\"}}",
-               &response, &error),
-           WXREFUND_STATUS_NOT_FOUND, error, "\"http_status\":404");
+               &response, &err));
 }
 
 struct worker {

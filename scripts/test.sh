@@ -8,6 +8,11 @@ export CARGO_TERM_COLOR=never
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# Keep the checked-in header before any build regenerates it.
+CHECKED_IN_HEADER=$(mktemp)
+trap 'rm -f "$CHECKED_IN_HEADER"' EXIT
+cp include/wxrefund.h "$CHECKED_IN_HEADER"
+
 step "tools"
 bash scripts/install-deps.sh
 
@@ -18,10 +23,9 @@ step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "header in sync"
-cp include/wxrefund.h "${TMPDIR:-/tmp}/wxrefund.h.checked-in"
 cargo build --workspace
-if ! cmp -s include/wxrefund.h "${TMPDIR:-/tmp}/wxrefund.h.checked-in"; then
-    diff -u "${TMPDIR:-/tmp}/wxrefund.h.checked-in" include/wxrefund.h || true
+if ! cmp -s include/wxrefund.h "$CHECKED_IN_HEADER"; then
+    diff -u "$CHECKED_IN_HEADER" include/wxrefund.h || true
     echo "include/wxrefund.h is out of date: commit the regenerated header" >&2
     exit 1
 fi

@@ -355,6 +355,8 @@ fn unauthenticated_answers_are_errors_never_results() {
     client
         .create_refund(&request("T20261122000001", "R-skew-ok", 10, 10000))
         .unwrap();
+    // Verification failures are not resent blindly: one refund per number, no duplicates.
+    assert_eq!(sim.refunds_for_order("T20261122000001").len(), 6);
 }
 
 #[test]

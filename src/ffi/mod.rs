@@ -213,15 +213,15 @@ pub unsafe extern "C" fn wxrefund_refund_create(
     response_json_out: *mut *mut c_char,
     error_json_out: *mut *mut c_char,
 ) -> wxrefund_status {
-    boundary(error_json_out, || {
-        let request = unsafe { input_str(request_json, "request_json") }?;
-        if response_json_out.is_null() {
-            return Err(strings::null_argument("response_json_out"));
-        }
-        let refund = handles::with_client(client, |c| c.create_refund_json(request))?;
-        unsafe { write_out(response_json_out, output_string(&refund.to_json())) };
-        Ok(())
-    })
+    unsafe {
+        json_call(
+            client,
+            (request_json, "request_json"),
+            response_json_out,
+            error_json_out,
+            Client::create_refund_json,
+        )
+    }
 }
 
 /// Queries one refund. `query_json` is `{"out_refund_no": "..."}`, plus
@@ -242,12 +242,34 @@ pub unsafe extern "C" fn wxrefund_refund_query(
     response_json_out: *mut *mut c_char,
     error_json_out: *mut *mut c_char,
 ) -> wxrefund_status {
+    unsafe {
+        json_call(
+            client,
+            (query_json, "query_json"),
+            response_json_out,
+            error_json_out,
+            Client::query_refund_json,
+        )
+    }
+}
+
+/// The shape of every client operation: JSON in, a refund JSON out.
+///
+/// # Safety
+/// As for the exported functions calling it.
+unsafe fn json_call(
+    client: *const wxrefund_client,
+    (input, input_name): (*const c_char, &str),
+    response_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+    operation: fn(&Client, &str) -> crate::Result<crate::Refund>,
+) -> wxrefund_status {
     boundary(error_json_out, || {
-        let query = unsafe { input_str(query_json, "query_json") }?;
+        let input = unsafe { input_str(input, input_name) }?;
         if response_json_out.is_null() {
             return Err(strings::null_argument("response_json_out"));
         }
-        let refund = handles::with_client(client, |c| c.query_refund_json(query))?;
+        let refund = handles::with_client(client, |c| operation(c, input))?;
         unsafe { write_out(response_json_out, output_string(&refund.to_json())) };
         Ok(())
     })

@@ -506,3 +506,26 @@ fn one_client_shared_by_eight_threads() {
     }
     assert_eq!(sim.refunds_for_order("T20261122000001").len(), 24);
 }
+
+#[test]
+fn signing_problems_are_refused_by_the_platform_with_sign_error() {
+    let sim = sim();
+    let wrong_serial = client_for(sim.client_config(), |c| {
+        c["merchant_serial_no"] = json!("0000000000000000000000000000000000000001");
+    });
+    let wrong_key = client_for(sim.client_config(), |c| {
+        c["private_key_pem"] = json!(include_str!("../sim/keys/platform_key.pem"));
+    });
+    for client in [wrong_serial, wrong_key] {
+        let err = client
+            .create_refund(&request("T20261122000001", "R-sign", 1, 10000))
+            .unwrap_err();
+        assert_eq!(
+            (err.kind, err.http_status, err.code.as_deref()),
+            (ErrorKind::Api, Some(401), Some("SIGN_ERROR"))
+        );
+        assert!(!err.retryable);
+        assert_no_secret(&err);
+    }
+    assert!(sim.refunds_for_order("T20261122000001").is_empty());
+}

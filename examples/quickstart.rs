@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 use wxrefund::domestic::{Amount, RefundRequest};
-use wxrefund::{Client, RefundQuery, RefundStatus};
+use wxrefund::{Client, RefundQuery};
 use wxrefund_sim::{SimOptions, Simulator};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let mut refund = accepted;
-    while refund.status == RefundStatus::Processing {
+    while refund.status.is_pending() {
         std::thread::sleep(Duration::from_millis(100));
         refund = client.query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))?;
     }

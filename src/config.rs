@@ -13,6 +13,8 @@ use zeroize::Zeroizing;
 pub enum Family {
     /// WeChat Pay APIv3 mainland refunds (`/v3/refund/domestic/refunds`).
     Domestic,
+    /// WeChat Pay Global (cross-border) refunds (`/v3/global/refunds`).
+    Global,
 }
 
 /// Who signs and for whom.
@@ -22,7 +24,9 @@ pub enum Mode {
     /// A merchant refunds its own orders.
     #[default]
     Direct,
-    /// A service provider (`mchid` = `sp_mchid`) refunds for a sub-merchant (`sub_mchid`).
+    /// A service provider (`mchid` = `sp_mchid`) refunds for a sub-merchant
+    /// (`sub_mchid`). Global calls it institution mode; `"institution"` is accepted.
+    #[serde(alias = "institution")]
     Partner,
 }
 
@@ -62,16 +66,23 @@ impl From<&str> for Secret {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Refund family: `"domestic"`.
+    /// Refund family: `"domestic"` or `"global"`.
     pub family: Family,
-    /// `"direct"` (default) or `"partner"`.
+    /// `"direct"` (default) or `"partner"` (Global: `"institution"`).
     #[serde(default)]
     pub mode: Mode,
-    /// The merchant that signs: the merchant itself, or the service provider in partner mode.
+    /// The merchant that signs: the merchant itself, or the service provider
+    /// (institution) in partner mode.
     pub mchid: String,
     /// Partner mode: sub-merchant used when a request does not name one.
     #[serde(default)]
     pub sub_mchid: Option<String>,
+    /// Global: the merchant's `appid` (institution mode: `sp_appid`).
+    #[serde(default)]
+    pub appid: Option<String>,
+    /// Global institution mode: the sub-merchant's `sub_appid`, when it has one.
+    #[serde(default)]
+    pub sub_appid: Option<String>,
     /// Serial number of the merchant API certificate (`apiclient_cert.pem`), hex.
     pub merchant_serial_no: String,
     /// The merchant private key PEM (`apiclient_key.pem`, PKCS#8 or PKCS#1).
@@ -140,6 +151,9 @@ mod defaults {
 /// The production API origin for mainland refunds.
 pub const DOMESTIC_BASE_URL: &str = "https://api.mch.weixin.qq.com";
 
+/// The production API origin for WeChat Pay Global refunds.
+pub const GLOBAL_BASE_URL: &str = "https://apihk.mch.weixin.qq.com";
+
 /// Largest configuration or request JSON accepted, in bytes.
 pub const MAX_JSON_BYTES: usize = 1 << 20;
 
@@ -156,6 +170,8 @@ impl Config {
             mode: Mode::Direct,
             mchid: mchid.into(),
             sub_mchid: None,
+            appid: None,
+            sub_appid: None,
             merchant_serial_no: merchant_serial_no.into(),
             private_key_pem: Some(Secret::new(private_key_pem)),
             private_key_file: None,
@@ -212,9 +228,30 @@ impl Config {
         Ok(url.to_string())
     }
 
-    /// Validates the fields every APIv3 family shares.
+    /// Validates the fields every APIv3 family shares, and the app ids, which
+    /// only Global uses.
     pub(crate) fn check_common(&self) -> Result<()> {
         check_id("mchid", &self.mchid)?;
+        match self.family {
+            Family::Global => match &self.appid {
+                Some(appid) => check_id("appid", appid)?,
+                None => return Err(Error::config("appid", "required for Global refunds")),
+            },
+            Family::Domestic => {
+                if self.appid.is_some() || self.sub_appid.is_some() {
+                    return Err(Error::config("appid", "not used by mainland refunds"));
+                }
+            }
+        }
+        if let Some(sub_appid) = &self.sub_appid {
+            if self.mode != Mode::Partner {
+                return Err(Error::config(
+                    "sub_appid",
+                    "only allowed in institution mode",
+                ));
+            }
+            check_id("sub_appid", sub_appid)?;
+        }
         if let Some(sub) = &self.sub_mchid {
             if self.mode != Mode::Partner {
                 return Err(Error::config("sub_mchid", "only allowed in partner mode"));
@@ -319,7 +356,8 @@ fn check_id(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-fn is_loopback(host_port: &str) -> bool {
+/// True for `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
+pub(crate) fn is_loopback(host_port: &str) -> bool {
     let host = match host_port.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host_port.split(':').next().unwrap_or(""),

@@ -29,12 +29,15 @@ mod http;
 mod refund;
 mod v3;
 
-pub use config::{Config, Family, Mode, Secret, DOMESTIC_BASE_URL, MAX_JSON_BYTES};
+pub use config::{
+    Config, Family, Mode, Secret, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, MAX_JSON_BYTES,
+};
 pub use error::{Error, ErrorDetails, ErrorKind, Result};
-pub use refund::domestic;
-pub use refund::{Refund, RefundQuery, RefundStatus};
+pub use refund::{domestic, global};
+pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
 
 use refund::domestic::Domestic;
+use refund::global::Global;
 
 /// A refund client for one family and account. Thread-safe: share it
 /// (e.g. in an `Arc`) and call it from many threads at once.
@@ -44,6 +47,7 @@ pub struct Client {
 
 enum Backend {
     Domestic(Domestic),
+    Global(Global),
 }
 
 impl Client {
@@ -51,6 +55,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let backend = match config.family {
             Family::Domestic => Backend::Domestic(Domestic::new(&config)?),
+            Family::Global => Backend::Global(Global::new(&config)?),
         };
         Ok(Client { backend })
     }
@@ -64,36 +69,49 @@ impl Client {
     pub fn family(&self) -> Family {
         match self.backend {
             Backend::Domestic(_) => Family::Domestic,
+            Backend::Global(_) => Family::Global,
         }
     }
 
-    /// Applies for a mainland refund. Validates before sending; retries only
-    /// what is safe, with the same bytes. The answer means "accepted": the
-    /// refund is final only when a query or notification says so.
-    pub fn create_refund(&self, request: &domestic::RefundRequest) -> Result<Refund> {
-        match &self.backend {
-            Backend::Domestic(domestic) => domestic.create(request),
+    /// Applies for a refund: pass `&domestic::RefundRequest` or
+    /// `&global::RefundRequest`, matching the client's family. Validates
+    /// before sending; retries only what is safe, with the same bytes. The
+    /// answer means "accepted": the refund is final only when a query or
+    /// notification says so.
+    pub fn create_refund<'a>(&self, request: impl Into<CreateRefund<'a>>) -> Result<Refund> {
+        match (&self.backend, request.into()) {
+            (Backend::Domestic(client), CreateRefund::Domestic(request)) => client.create(request),
+            (Backend::Global(client), CreateRefund::Global(request)) => client.create(request),
+            (_, other) => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "wrong_family",
+                format!(
+                    "this client is configured for the {:?} family; the request is {other:?}",
+                    self.family()
+                ),
+            )),
         }
     }
 
     /// Applies for a refund described by JSON with WeChat's field names for
     /// this client's family. Unknown fields are rejected.
     pub fn create_refund_json(&self, request_json: &str) -> Result<Refund> {
+        const WHAT: &str = "refund request";
         match &self.backend {
-            Backend::Domestic(domestic) => {
-                domestic.create(&refund::parse_json("refund request", request_json)?)
-            }
+            Backend::Domestic(client) => client.create(&refund::parse_json(WHAT, request_json)?),
+            Backend::Global(client) => client.create(&refund::parse_json(WHAT, request_json)?),
         }
     }
 
-    /// Queries one refund by `out_refund_no`.
+    /// Queries one refund, by `out_refund_no` or (Global) by `refund_id`.
     pub fn query_refund(&self, query: &RefundQuery) -> Result<Refund> {
         match &self.backend {
-            Backend::Domestic(domestic) => domestic.query(query),
+            Backend::Domestic(client) => client.query(query),
+            Backend::Global(client) => client.query(query),
         }
     }
 
-    /// Queries one refund described by JSON (`{"out_refund_no": ...}`).
+    /// Queries one refund described by JSON (`{"out_refund_no": ...}` or `{"refund_id": ...}`).
     pub fn query_refund_json(&self, query_json: &str) -> Result<Refund> {
         self.query_refund(&refund::parse_json("refund query", query_json)?)
     }

@@ -32,6 +32,7 @@ pub(crate) struct ApiV3 {
     apiv3_key: Zeroizing<Vec<u8>>,
     public_key: Option<(String, Arc<VerifyingKey>)>,
     certificates: Option<CertificateStore>,
+    certificates_path: &'static str,
     max_retries: u32,
     retry_delay: Duration,
     max_skew: u64,
@@ -45,8 +46,13 @@ struct CertificateStore {
 }
 
 impl ApiV3 {
-    /// Builds the channel from a validated configuration.
-    pub(crate) fn new(config: &Config, default_base_url: &str) -> Result<ApiV3> {
+    /// Builds the channel from a configuration; platform certificates come
+    /// from `certificates_path` (`/v3/certificates`, `/v3/global/certificates`).
+    pub(crate) fn new(
+        config: &Config,
+        default_base_url: &str,
+        certificates_path: &'static str,
+    ) -> Result<ApiV3> {
         config.check_common()?;
         let base_url = config.checked_base_url(default_base_url)?;
         let signing_key = {
@@ -88,6 +94,7 @@ impl ApiV3 {
                 by_serial: RwLock::new(HashMap::new()),
                 last_download: Mutex::new(None),
             }),
+            certificates_path,
             max_retries: config.max_retries,
             retry_delay: Duration::from_millis(config.retry_delay_ms),
             max_skew: config.max_clock_skew_secs,
@@ -188,7 +195,7 @@ impl ApiV3 {
         store.get(serial).ok_or_else(unknown)
     }
 
-    /// Downloads `/v3/certificates` unless another download started less than
+    /// Downloads the platform certificates unless another download started less than
     /// a minute ago. Concurrent callers wait for the one download in flight.
     fn download_certificates(&self, store: &CertificateStore) -> Result<()> {
         let mut last = store
@@ -199,7 +206,7 @@ impl ApiV3 {
             return Ok(());
         }
         *last = Some(Instant::now());
-        let response = self.send_with_retries("GET", "/v3/certificates", b"")?;
+        let response = self.send_with_retries("GET", self.certificates_path, b"")?;
         if !(200..300).contains(&response.status) {
             let error = api_error(&response);
             // §2.5: a public-key-only merchant has no platform certificates.

@@ -52,7 +52,7 @@ fn poll_until_final(client: &Client, out_refund_no: &str) -> wxrefund::Refund {
         let refund = client
             .query_refund(&RefundQuery::by_out_refund_no(out_refund_no))
             .unwrap();
-        if refund.status != RefundStatus::Processing {
+        if !refund.status.is_pending() {
             return refund;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -153,8 +153,8 @@ fn partner_mode_sends_sub_mchid() {
         (ErrorKind::InvalidRequest, Some("sub_mchid"))
     );
     let query = RefundQuery {
-        out_refund_no: "R-partner".into(),
         sub_mchid: Some("1900000109".into()),
+        ..RefundQuery::by_out_refund_no("R-partner")
     };
     assert_eq!(
         bare.query_refund(&query).unwrap().status,

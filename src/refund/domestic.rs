@@ -1,14 +1,13 @@
 //! WeChat Pay APIv3 mainland refunds, direct and partner mode (PROTOCOL.md §4).
 
 use super::{
-    check_charset, check_notify_url, check_out_refund_no, check_positive, check_reason,
-    encode_path_segment, Refund, RefundQuery,
+    check_charset, check_funds_split, check_notify_url, check_order_reference, check_out_refund_no,
+    check_positive, check_reason, check_refund_amounts, encode_path_segment, Refund, RefundQuery,
 };
 use crate::config::{Config, Mode, DOMESTIC_BASE_URL};
 use crate::error::{Error, Result};
 use crate::v3::ApiV3;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
 
 /// Apply for a refund: the body of `POST /v3/refund/domestic/refunds`, with
 /// WeChat's field names. Unknown fields are rejected.
@@ -92,22 +91,11 @@ pub struct GoodsDetail {
 impl RefundRequest {
     /// Checks every rule of §4.2 that can be checked before sending.
     pub fn validate(&self) -> Result<()> {
-        match (&self.transaction_id, &self.out_trade_no) {
-            (None, None) => {
-                return Err(Error::invalid_field(
-                    "transaction_id",
-                    "give transaction_id or out_trade_no",
-                ))
-            }
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid_field(
-                    "transaction_id",
-                    "give only one of transaction_id and out_trade_no",
-                ))
-            }
-            (Some(id), None) => check_charset("transaction_id", id, 1, 32, b"")?,
-            (None, Some(no)) => check_charset("out_trade_no", no, 6, 32, b"_-|*")?,
-        }
+        check_order_reference(
+            self.transaction_id.as_deref(),
+            self.out_trade_no.as_deref(),
+            6,
+        )?;
         check_out_refund_no(&self.out_refund_no)?;
         if let Some(reason) = &self.reason {
             check_reason(reason)?;
@@ -133,17 +121,7 @@ impl RefundRequest {
 
 impl Amount {
     fn validate(&self) -> Result<()> {
-        check_positive("amount.refund", self.refund)?;
-        check_positive("amount.total", self.total)?;
-        if self.refund > self.total {
-            return Err(Error::invalid_field(
-                "amount.refund",
-                format!(
-                    "must not exceed amount.total ({} > {})",
-                    self.refund, self.total
-                ),
-            ));
-        }
+        check_refund_amounts(self.refund, self.total)?;
         if self.currency != "CNY" {
             return Err(Error::invalid_field(
                 "amount.currency",
@@ -151,34 +129,13 @@ impl Amount {
             ));
         }
         if let Some(from) = &self.from {
-            let mut seen = HashSet::new();
-            let mut sum: i64 = 0;
-            for (i, entry) in from.iter().enumerate() {
-                let field = format!("amount.from[{i}]");
-                if !matches!(entry.account.as_str(), "AVAILABLE" | "UNAVAILABLE") {
-                    return Err(Error::invalid_field(
-                        format!("{field}.account"),
-                        "must be AVAILABLE or UNAVAILABLE",
-                    ));
-                }
-                if !seen.insert(entry.account.as_str()) {
-                    return Err(Error::invalid_field(
-                        format!("{field}.account"),
-                        "each account may appear only once",
-                    ));
-                }
-                check_positive(&format!("{field}.amount"), entry.amount)?;
-                sum = sum.saturating_add(entry.amount);
-            }
-            if sum != self.refund {
-                return Err(Error::invalid_field(
-                    "amount.from",
-                    format!(
-                        "amounts must add up to amount.refund ({sum} != {})",
-                        self.refund
-                    ),
-                ));
-            }
+            let entries = from.iter().map(|f| (f.account.as_str(), f.amount));
+            check_funds_split(
+                "account",
+                entries,
+                &["AVAILABLE", "UNAVAILABLE"],
+                self.refund,
+            )?;
         }
         Ok(())
     }
@@ -231,7 +188,7 @@ pub(crate) struct Domestic {
 impl Domestic {
     pub(crate) fn new(config: &Config) -> Result<Domestic> {
         Ok(Domestic {
-            api: ApiV3::new(config, DOMESTIC_BASE_URL)?,
+            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates")?,
             mode: config.mode,
             default_sub_mchid: config.sub_mchid.clone(),
         })
@@ -267,22 +224,32 @@ impl Domestic {
         let fields = self
             .api
             .call("POST", "/v3/refund/domestic/refunds", &body)?;
-        Ok(Refund::from_fields(fields, "status"))
+        Ok(Refund::from_fields(fields, "refund_id"))
     }
 
     /// `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=]`.
     pub(crate) fn query(&self, query: &RefundQuery) -> Result<Refund> {
-        check_out_refund_no(&query.out_refund_no)?;
+        let out_refund_no = match (&query.out_refund_no, &query.refund_id) {
+            (Some(no), None) => no,
+            (_, Some(_)) => {
+                return Err(Error::invalid_field(
+                    "refund_id",
+                    "mainland refunds are queried by out_refund_no only",
+                ))
+            }
+            (None, None) => return Err(Error::invalid_field("out_refund_no", "required")),
+        };
+        check_out_refund_no(out_refund_no)?;
         let mut target = format!(
             "/v3/refund/domestic/refunds/{}",
-            encode_path_segment(&query.out_refund_no)
+            encode_path_segment(out_refund_no)
         );
         if let Some(sub) = self.sub_mchid(query.sub_mchid.as_ref())? {
             target.push_str("?sub_mchid=");
             target.push_str(&sub);
         }
         let fields = self.api.call("GET", &target, b"")?;
-        Ok(Refund::from_fields(fields, "status"))
+        Ok(Refund::from_fields(fields, "refund_id"))
     }
 }
 

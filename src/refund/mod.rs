@@ -2,24 +2,54 @@
 //! with its normalized status, and the validation rules.
 
 pub mod domestic;
+pub mod global;
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::HashSet;
 
-/// A refund as the platform returned it, plus a normalized status.
+/// A refund request of any family; built from a reference to the family's
+/// request type, so `client.create_refund(&request)` works for each.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum CreateRefund<'a> {
+    /// A mainland refund.
+    Domestic(&'a domestic::RefundRequest),
+    /// A WeChat Pay Global refund.
+    Global(&'a global::RefundRequest),
+}
+
+impl<'a> From<&'a domestic::RefundRequest> for CreateRefund<'a> {
+    fn from(request: &'a domestic::RefundRequest) -> CreateRefund<'a> {
+        CreateRefund::Domestic(request)
+    }
+}
+
+impl<'a> From<&'a global::RefundRequest> for CreateRefund<'a> {
+    fn from(request: &'a global::RefundRequest) -> CreateRefund<'a> {
+        CreateRefund::Global(request)
+    }
+}
+
+/// A refund as the platform returned it, plus what is the same across families.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refund {
     /// Every field the platform sent, unchanged.
     pub fields: Map<String, Value>,
     /// The status, the same across families.
     pub status: RefundStatus,
+    /// WeChat's refund id, whatever the family calls it (`refund_id`, Global's `id`).
+    pub refund_id: Option<String>,
 }
 
 /// Refund status normalized across families (`CLOSED` and Global's
 /// `REFUNDCLOSE` are both [`RefundStatus::Closed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefundStatus {
+    /// The platform accepted the request; the answer carried no status yet
+    /// (Global and WeCom apply answers). Query for the outcome.
+    Accepted,
     /// The platform is processing the refund; query again later.
     Processing,
     /// Final: the money went back.
@@ -45,9 +75,11 @@ impl RefundStatus {
         }
     }
 
-    /// The normalized name: `PROCESSING`, `SUCCESS`, `CLOSED`, `ABNORMAL`, or the platform's own.
+    /// The normalized name: `ACCEPTED`, `PROCESSING`, `SUCCESS`, `CLOSED`,
+    /// `ABNORMAL`, or the platform's own.
     pub fn name(&self) -> &str {
         match self {
+            RefundStatus::Accepted => "ACCEPTED",
             RefundStatus::Processing => "PROCESSING",
             RefundStatus::Success => "SUCCESS",
             RefundStatus::Closed => "CLOSED",
@@ -60,16 +92,25 @@ impl RefundStatus {
     pub fn is_final(&self) -> bool {
         matches!(self, RefundStatus::Success | RefundStatus::Closed)
     }
+
+    /// True while the outcome is still coming: `ACCEPTED` or `PROCESSING`. Keep querying.
+    pub fn is_pending(&self) -> bool {
+        matches!(self, RefundStatus::Accepted | RefundStatus::Processing)
+    }
 }
 
 impl Refund {
-    /// Wraps a platform object, reading its status from `status_field`.
-    pub(crate) fn from_fields(fields: Map<String, Value>, status_field: &str) -> Refund {
-        let status = fields.get(status_field).and_then(Value::as_str).map_or(
-            RefundStatus::Other(String::new()),
-            RefundStatus::from_platform,
-        );
-        Refund { fields, status }
+    /// Wraps a platform object: its status is in `status`, its WeChat refund
+    /// id in `id_field`. No status means the request was only accepted.
+    pub(crate) fn from_fields(fields: Map<String, Value>, id_field: &str) -> Refund {
+        let text = |name: &str| fields.get(name).and_then(Value::as_str);
+        let status = text("status").map_or(RefundStatus::Accepted, RefundStatus::from_platform);
+        let refund_id = text(id_field).map(str::to_string);
+        Refund {
+            status,
+            refund_id,
+            fields,
+        }
     }
 
     /// A string field of the platform's answer.
@@ -77,13 +118,15 @@ impl Refund {
         self.fields.get(name).and_then(Value::as_str)
     }
 
-    /// The platform's fields plus `"wxrefund": {"status", "final", "action_required"}`.
+    /// The platform's fields plus
+    /// `"wxrefund": {"status", "final", "action_required", "refund_id"}`.
     pub fn to_json(&self) -> Value {
         let mut object = self.fields.clone();
         object.insert(
             "wxrefund".into(),
             json!({
                 "status": self.status.name(),
+                "refund_id": self.refund_id,
                 "final": self.status.is_final(),
                 "action_required": self.status == RefundStatus::Abnormal,
             }),
@@ -92,13 +135,18 @@ impl Refund {
     }
 }
 
-/// Which refund to query.
+/// Which refund to query: by `out_refund_no` (every family) or by WeChat's
+/// `refund_id` (Global only). Give exactly one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundQuery {
     /// The merchant's refund number.
-    pub out_refund_no: String,
-    /// Partner mode: the sub-merchant (defaults to the configured `sub_mchid`).
+    #[serde(default)]
+    pub out_refund_no: Option<String>,
+    /// WeChat's refund id (Global: the `id` of the apply answer).
+    #[serde(default)]
+    pub refund_id: Option<String>,
+    /// Partner/institution mode: the sub-merchant (defaults to the configured `sub_mchid`).
     #[serde(default)]
     pub sub_mchid: Option<String>,
 }
@@ -107,8 +155,16 @@ impl RefundQuery {
     /// A query by merchant refund number.
     pub fn by_out_refund_no(out_refund_no: &str) -> RefundQuery {
         RefundQuery {
-            out_refund_no: out_refund_no.into(),
-            sub_mchid: None,
+            out_refund_no: Some(out_refund_no.into()),
+            ..RefundQuery::default()
+        }
+    }
+
+    /// A query by WeChat refund id (Global).
+    pub fn by_refund_id(refund_id: &str) -> RefundQuery {
+        RefundQuery {
+            refund_id: Some(refund_id.into()),
+            ..RefundQuery::default()
         }
     }
 }
@@ -180,12 +236,16 @@ pub(crate) fn check_reason(value: &str) -> Result<()> {
     Ok(())
 }
 
-/// `notify_url`: an absolute http(s) URL of 8-256 bytes without query (§3.4).
+/// `notify_url`: an absolute `https://` URL of 8-256 bytes without query
+/// (§3.4); plain `http://` only on loopback, for the simulator.
 pub(crate) fn check_notify_url(value: &str) -> Result<()> {
     if value.len() < 8 || value.len() > 256 {
         return Err(Error::invalid_field("notify_url", "length must be 8-256"));
     }
-    if !(value.starts_with("https://") || value.starts_with("http://")) {
+    let loopback_http = value
+        .strip_prefix("http://")
+        .is_some_and(|rest| crate::config::is_loopback(rest.split('/').next().unwrap_or("")));
+    if !(value.starts_with("https://") || loopback_http) {
         return Err(Error::invalid_field(
             "notify_url",
             "must be an absolute https:// URL",
@@ -195,6 +255,76 @@ pub(crate) fn check_notify_url(value: &str) -> Result<()> {
         return Err(Error::invalid_field(
             "notify_url",
             "must not carry a query string, fragment or spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// `transaction_id` (1-32 letters or digits) or `out_trade_no` (`min`-32
+/// characters), exactly one of them.
+pub(crate) fn check_order_reference(
+    transaction_id: Option<&str>,
+    out_trade_no: Option<&str>,
+    out_trade_no_min: usize,
+) -> Result<()> {
+    match (transaction_id, out_trade_no) {
+        (None, None) => Err(Error::invalid_field(
+            "transaction_id",
+            "give transaction_id or out_trade_no",
+        )),
+        (Some(_), Some(_)) => Err(Error::invalid_field(
+            "transaction_id",
+            "give only one of transaction_id and out_trade_no",
+        )),
+        (Some(id), None) => check_charset("transaction_id", id, 1, 32, b""),
+        (None, Some(no)) => check_charset("out_trade_no", no, out_trade_no_min, 32, b"_-|*"),
+    }
+}
+
+/// `amount.refund` and `amount.total` positive, and refund <= total.
+pub(crate) fn check_refund_amounts(refund: i64, total: i64) -> Result<()> {
+    check_positive("amount.refund", refund)?;
+    check_positive("amount.total", total)?;
+    if refund > total {
+        return Err(Error::invalid_field(
+            "amount.refund",
+            format!("must not exceed amount.total ({refund} > {total})"),
+        ));
+    }
+    Ok(())
+}
+
+/// `amount.from[]`: each source named by `key` is one of `allowed` and appears
+/// once, each amount is positive, and together they add up to `refund`.
+pub(crate) fn check_funds_split<'a>(
+    key: &str,
+    entries: impl Iterator<Item = (&'a str, i64)>,
+    allowed: &[&str],
+    refund: i64,
+) -> Result<()> {
+    let mut seen = HashSet::new();
+    let mut sum: i64 = 0;
+    for (i, (source, amount)) in entries.enumerate() {
+        let field = format!("amount.from[{i}]");
+        if !allowed.contains(&source) {
+            return Err(Error::invalid_field(
+                format!("{field}.{key}"),
+                format!("must be one of {}", allowed.join(", ")),
+            ));
+        }
+        if !seen.insert(source) {
+            return Err(Error::invalid_field(
+                format!("{field}.{key}"),
+                "each source may appear only once",
+            ));
+        }
+        check_positive(&format!("{field}.amount"), amount)?;
+        sum = sum.saturating_add(amount);
+    }
+    if sum != refund {
+        return Err(Error::invalid_field(
+            "amount.from",
+            format!("amounts must add up to amount.refund ({sum} != {refund})"),
         ));
     }
     Ok(())
@@ -256,6 +386,8 @@ mod tests {
     #[test]
     fn notify_url_rules() {
         assert!(check_notify_url("https://pos.example/refund").is_ok());
+        assert!(check_notify_url("http://127.0.0.1:8080/refund").is_ok());
+        assert!(check_notify_url("http://pos.example/refund").is_err());
         assert!(check_notify_url("https://pos.example/refund?x=1").is_err());
         assert!(check_notify_url("ftp://pos.example/refund").is_err());
         assert!(check_notify_url("https:/").is_err());

@@ -1,5 +1,5 @@
 /*
- * wxrefund: WeChat Pay refunds (APIv3 mainland) behind a C ABI that passes JSON in and out.
+ * wxrefund: WeChat Pay refunds behind a C ABI that passes JSON in and out.
  * Conventions: every fallible function returns wxrefund_status; outputs go through trailing
  * *_out parameters written only on success; a last char **error_json_out (may be NULL)
  * receives a JSON error object; every returned string is freed with wxrefund_string_free.
@@ -97,14 +97,15 @@ enum wxrefund_status wxrefund_client_new(const char *config_json,
 // `client` is only compared against the registry, never dereferenced, so any value is safe.
 enum wxrefund_status wxrefund_client_free(struct wxrefund_client *client);
 
-// Applies for a refund. `request_json` is the family's request object with
-// WeChat's field names (mainland: `out_refund_no`, `out_trade_no` or
-// `transaction_id`, `amount{refund,total,currency}`, ...). Validated before
-// anything is sent; unknown fields are rejected.
+// Applies for a refund. `request_json` is the request object of the
+// client's family with WeChat's field names (mainland: `out_refund_no`,
+// `out_trade_no` or `transaction_id`, `amount{refund,total,currency}`, ...;
+// Global: the same plus `source`, with the merchant identity taken from the
+// configuration). Validated before anything is sent; unknown fields are rejected.
 //
 // On success `*response_json_out` receives the platform's refund object,
-// unchanged, plus `"wxrefund":{"status","final","action_required"}`. The
-// answer means "accepted": query until `final`.
+// unchanged, plus `"wxrefund":{"status","final","action_required","refund_id"}`.
+// The answer means "accepted" (status `PROCESSING` or `ACCEPTED`): query until `final`.
 //
 // On failure check `retryable` and `outcome_unknown` in the error JSON: when
 // the outcome is unknown, query before retrying, and retry only with the same
@@ -124,12 +125,14 @@ enum wxrefund_status wxrefund_refund_create(const struct wxrefund_client *client
                                             char **response_json_out,
                                             char **error_json_out);
 
-// Queries one refund. `query_json` is `{"out_refund_no": "..."}`, plus
-// `"sub_mchid"` in partner mode when the configuration has no default.
+// Queries one refund. `query_json` is `{"out_refund_no": "..."}` or, for
+// Global, `{"refund_id": "..."}`; plus `"sub_mchid"` in partner/institution
+// mode when the configuration has no default.
 //
 // On success `*response_json_out` receives the platform's refund object plus
-// `"wxrefund":{"status","final","action_required"}`. An unknown refund is
-// `WXREFUND_STATUS_NOT_FOUND`.
+// `"wxrefund":{"status","final","action_required","refund_id"}`, the status
+// normalized across families (Global's `REFUNDCLOSE` is `CLOSED`). An
+// unknown refund is `WXREFUND_STATUS_NOT_FOUND`.
 //
 // Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
 //

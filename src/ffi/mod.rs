@@ -184,14 +184,15 @@ pub unsafe extern "C" fn wxrefund_client_free(client: *mut wxrefund_client) -> w
     boundary(std::ptr::null_mut(), || handles::unregister(client))
 }
 
-/// Applies for a refund. `request_json` is the family's request object with
-/// WeChat's field names (mainland: `out_refund_no`, `out_trade_no` or
-/// `transaction_id`, `amount{refund,total,currency}`, ...). Validated before
-/// anything is sent; unknown fields are rejected.
+/// Applies for a refund. `request_json` is the request object of the
+/// client's family with WeChat's field names (mainland: `out_refund_no`,
+/// `out_trade_no` or `transaction_id`, `amount{refund,total,currency}`, ...;
+/// Global: the same plus `source`, with the merchant identity taken from the
+/// configuration). Validated before anything is sent; unknown fields are rejected.
 ///
 /// On success `*response_json_out` receives the platform's refund object,
-/// unchanged, plus `"wxrefund":{"status","final","action_required"}`. The
-/// answer means "accepted": query until `final`.
+/// unchanged, plus `"wxrefund":{"status","final","action_required","refund_id"}`.
+/// The answer means "accepted" (status `PROCESSING` or `ACCEPTED`): query until `final`.
 ///
 /// On failure check `retryable` and `outcome_unknown` in the error JSON: when
 /// the outcome is unknown, query before retrying, and retry only with the same
@@ -224,12 +225,14 @@ pub unsafe extern "C" fn wxrefund_refund_create(
     }
 }
 
-/// Queries one refund. `query_json` is `{"out_refund_no": "..."}`, plus
-/// `"sub_mchid"` in partner mode when the configuration has no default.
+/// Queries one refund. `query_json` is `{"out_refund_no": "..."}` or, for
+/// Global, `{"refund_id": "..."}`; plus `"sub_mchid"` in partner/institution
+/// mode when the configuration has no default.
 ///
 /// On success `*response_json_out` receives the platform's refund object plus
-/// `"wxrefund":{"status","final","action_required"}`. An unknown refund is
-/// `WXREFUND_STATUS_NOT_FOUND`.
+/// `"wxrefund":{"status","final","action_required","refund_id"}`, the status
+/// normalized across families (Global's `REFUNDCLOSE` is `CLOSED`). An
+/// unknown refund is `WXREFUND_STATUS_NOT_FOUND`.
 ///
 /// Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
 ///

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the C programs with -Wall -Wextra -Werror against the real library and
-# runs them under valgrind against a wxrefund-sim process.
+# runs them under valgrind against wxrefund-sim processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p wxrefund -p wxrefund-sim
@@ -9,20 +9,37 @@ mkdir -p "$OUT"
 CFLAGS=(-Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L -g -Iinclude)
 LIBS=(-Ltarget/debug -lwxrefund -lpthread)
 cc "${CFLAGS[@]}" examples/c/quickstart.c "${LIBS[@]}" -o "$OUT/quickstart"
-cc "${CFLAGS[@]}" tests/c/ffi_test.c "${LIBS[@]}" -o "$OUT/ffi_test"
+for test in tests/c/*.c; do
+    cc "${CFLAGS[@]}" "$test" "${LIBS[@]}" -o "$OUT/$(basename "$test" .c)"
+done
 
-CONFIG="$OUT/sim-config.json"
-rm -f "$CONFIG"
-target/debug/wxrefund-sim --settle-ms 200 --config-out "$CONFIG" >/dev/null 2>"$OUT/sim.log" &
-SIM=$!
-trap 'kill $SIM 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -s "$CONFIG" ] && break; sleep 0.1; done
-[ -s "$CONFIG" ] || { echo "wxrefund-sim did not start" >&2; cat "$OUT/sim.log" >&2; exit 1; }
+SIMS=()
+trap 'kill "${SIMS[@]}" 2>/dev/null || true' EXIT
+# start_sim NAME ARGS...: starts a simulator, waits for its config in $OUT/NAME.json.
+start_sim() {
+    local name=$1
+    shift
+    rm -f "$OUT/$name.json"
+    target/debug/wxrefund-sim --settle-ms 200 --config-out "$OUT/$name.json" "$@" \
+        >/dev/null 2>"$OUT/$name.log" &
+    SIMS+=($!)
+    for _ in $(seq 100); do [ -s "$OUT/$name.json" ] && return; sleep 0.1; done
+    echo "wxrefund-sim $name did not start" >&2
+    cat "$OUT/$name.log" >&2
+    exit 1
+}
+start_sim domestic
+start_sim global --family global
+start_sim institution --family global --mode institution
 
 VALGRIND=(valgrind --quiet --error-exitcode=99 --leak-check=full
           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
 export LD_LIBRARY_PATH=$PWD/target/debug
-for program in quickstart ffi_test; do
-    echo "--- $program under valgrind"
-    "${VALGRIND[@]}" "$OUT/$program" "$CONFIG"
-done
+run() {
+    echo "--- $* (valgrind)"
+    "${VALGRIND[@]}" "$@"
+}
+run "$OUT/quickstart" "$OUT/domestic.json"
+run "$OUT/ffi_test" "$OUT/domestic.json"
+run "$OUT/global_test" "$OUT/global.json" G20261122000001 10000 USD
+run "$OUT/global_test" "$OUT/institution.json" G20261122000009 20000 EUR

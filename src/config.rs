@@ -15,6 +15,9 @@ pub enum Family {
     Domestic,
     /// WeChat Pay Global (cross-border) refunds (`/v3/global/refunds`).
     Global,
+    /// WeCom (企业微信) mini-program external payments (`/cgi-bin/miniapppay/refund`).
+    #[serde(rename = "wecom")]
+    WeCom,
 }
 
 /// Who signs and for whom.
@@ -66,33 +69,35 @@ impl From<&str> for Secret {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Refund family: `"domestic"` or `"global"`.
+    /// Refund family: `"domestic"`, `"global"` or `"wecom"`.
     pub family: Family,
     /// `"direct"` (default) or `"partner"` (Global: `"institution"`).
     #[serde(default)]
     pub mode: Mode,
     /// The merchant that signs: the merchant itself, or the service provider
-    /// (institution) in partner mode.
+    /// (institution) in partner mode. WeCom: the merchant number WeCom allocated.
     pub mchid: String,
     /// Partner mode: sub-merchant used when a request does not name one.
     #[serde(default)]
     pub sub_mchid: Option<String>,
-    /// Global: the merchant's `appid` (institution mode: `sp_appid`).
+    /// Global: the merchant's `appid` (institution mode: `sp_appid`). WeCom: the mini-program's appid.
     #[serde(default)]
     pub appid: Option<String>,
     /// Global institution mode: the sub-merchant's `sub_appid`, when it has one.
     #[serde(default)]
     pub sub_appid: Option<String>,
-    /// Serial number of the merchant API certificate (`apiclient_cert.pem`), hex.
-    pub merchant_serial_no: String,
+    /// APIv3: serial number of the merchant API certificate (`apiclient_cert.pem`), hex.
+    #[serde(default)]
+    pub merchant_serial_no: Option<String>,
     /// The merchant private key PEM (`apiclient_key.pem`, PKCS#8 or PKCS#1).
     #[serde(default)]
     pub private_key_pem: Option<Secret>,
     /// Path of the merchant private key PEM, instead of `private_key_pem`.
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
-    /// The APIv3 key: exactly 32 bytes.
-    pub apiv3_key: Secret,
+    /// APIv3: the APIv3 key, exactly 32 bytes.
+    #[serde(default)]
+    pub apiv3_key: Option<Secret>,
     /// ID of the WeChat Pay public key (`PUB_KEY_ID_...`).
     #[serde(default)]
     pub wechatpay_public_key_id: Option<String>,
@@ -128,6 +133,19 @@ pub struct Config {
     /// Largest accepted difference between a response timestamp and our clock. Default 300 s.
     #[serde(default = "defaults::max_clock_skew_secs")]
     pub max_clock_skew_secs: u64,
+    /// WeCom: the corp id, with `corpsecret`, to fetch access tokens from `cgi-bin/gettoken`.
+    #[serde(default)]
+    pub corpid: Option<String>,
+    /// WeCom: the secret of the self-built app allowed to call 对外收款 APIs.
+    #[serde(default)]
+    pub corpsecret: Option<Secret>,
+    /// WeCom: a fixed access token supplied by the host, instead of `corpid` + `corpsecret`.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// WeCom: minimum seconds between two refund requests for one order,
+    /// enforced locally (the platform allows one a minute). Default 60; 0 turns it off.
+    #[serde(default = "defaults::order_spacing_secs")]
+    pub order_spacing_secs: u64,
 }
 
 mod defaults {
@@ -146,6 +164,9 @@ mod defaults {
     pub fn max_clock_skew_secs() -> u64 {
         300
     }
+    pub fn order_spacing_secs() -> u64 {
+        60
+    }
 }
 
 /// The production API origin for mainland refunds.
@@ -153,6 +174,9 @@ pub const DOMESTIC_BASE_URL: &str = "https://api.mch.weixin.qq.com";
 
 /// The production API origin for WeChat Pay Global refunds.
 pub const GLOBAL_BASE_URL: &str = "https://apihk.mch.weixin.qq.com";
+
+/// The production API origin for WeCom.
+pub const WECOM_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 
 /// Largest configuration or request JSON accepted, in bytes.
 pub const MAX_JSON_BYTES: usize = 1 << 20;
@@ -172,10 +196,10 @@ impl Config {
             sub_mchid: None,
             appid: None,
             sub_appid: None,
-            merchant_serial_no: merchant_serial_no.into(),
+            merchant_serial_no: Some(merchant_serial_no.into()),
             private_key_pem: Some(Secret::new(private_key_pem)),
             private_key_file: None,
-            apiv3_key: Secret::new(apiv3_key),
+            apiv3_key: Some(Secret::new(apiv3_key)),
             wechatpay_public_key_id: None,
             wechatpay_public_key_pem: None,
             wechatpay_public_key_file: None,
@@ -187,6 +211,24 @@ impl Config {
             max_retries: defaults::max_retries(),
             retry_delay_ms: defaults::retry_delay_ms(),
             max_clock_skew_secs: defaults::max_clock_skew_secs(),
+            corpid: None,
+            corpsecret: None,
+            access_token: None,
+            order_spacing_secs: defaults::order_spacing_secs(),
+        }
+    }
+
+    /// A WeCom configuration that fetches tokens with `corpid` + `corpsecret`.
+    pub fn wecom(mchid: &str, appid: &str, corpid: &str, corpsecret: &str) -> Config {
+        Config {
+            family: Family::WeCom,
+            appid: Some(appid.into()),
+            merchant_serial_no: None,
+            private_key_pem: None,
+            apiv3_key: None,
+            corpid: Some(corpid.into()),
+            corpsecret: Some(Secret::new(corpsecret)),
+            ..Config::domestic(mchid, "", "", "")
         }
     }
 
@@ -228,52 +270,74 @@ impl Config {
         Ok(url.to_string())
     }
 
-    /// Validates the fields every APIv3 family shares, and the app ids, which
-    /// only Global uses.
+    /// Validates what every family shares: accounts, app ids, and network
+    /// settings; and refuses settings the family does not use, so that a
+    /// misplaced key is noticed.
     pub(crate) fn check_common(&self) -> Result<()> {
         check_id("mchid", &self.mchid)?;
-        match self.family {
-            Family::Global => match &self.appid {
-                Some(appid) => check_id("appid", appid)?,
-                None => return Err(Error::config("appid", "required for Global refunds")),
-            },
-            Family::Domestic => {
-                if self.appid.is_some() || self.sub_appid.is_some() {
-                    return Err(Error::config("appid", "not used by mainland refunds"));
+        match (self.family, &self.appid) {
+            (Family::Domestic, Some(_)) => {
+                return Err(Error::config("appid", "not used by mainland refunds"))
+            }
+            (Family::Global | Family::WeCom, None) => {
+                return Err(Error::config("appid", "required for this family"))
+            }
+            (_, Some(appid)) => check_id("appid", appid)?,
+            (Family::Domestic, None) => {}
+        }
+        if self.family == Family::WeCom && self.mode != Mode::Direct {
+            return Err(Error::config("mode", "WeCom refunds have no partner mode"));
+        }
+        for (field, value) in [
+            ("sub_mchid", &self.sub_mchid),
+            ("sub_appid", &self.sub_appid),
+        ] {
+            if let Some(value) = value {
+                if self.mode != Mode::Partner {
+                    return Err(Error::config(
+                        field,
+                        "only allowed in partner/institution mode",
+                    ));
                 }
+                check_id(field, value)?;
             }
         }
-        if let Some(sub_appid) = &self.sub_appid {
-            if self.mode != Mode::Partner {
-                return Err(Error::config(
-                    "sub_appid",
-                    "only allowed in institution mode",
-                ));
-            }
-            check_id("sub_appid", sub_appid)?;
-        }
-        if let Some(sub) = &self.sub_mchid {
-            if self.mode != Mode::Partner {
-                return Err(Error::config("sub_mchid", "only allowed in partner mode"));
-            }
-            check_id("sub_mchid", sub)?;
-        }
-        let serial = &self.merchant_serial_no;
-        if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        let apiv3_only = [
+            ("merchant_serial_no", self.merchant_serial_no.is_some()),
+            ("private_key_pem", self.private_key_pem.is_some()),
+            ("private_key_file", self.private_key_file.is_some()),
+            ("apiv3_key", self.apiv3_key.is_some()),
+            (
+                "wechatpay_public_key_id",
+                self.wechatpay_public_key_id.is_some(),
+            ),
+            (
+                "wechatpay_public_key_pem",
+                self.wechatpay_public_key_pem.is_some(),
+            ),
+            (
+                "wechatpay_public_key_file",
+                self.wechatpay_public_key_file.is_some(),
+            ),
+            (
+                "platform_certificates",
+                self.platform_certificates.is_some(),
+            ),
+        ];
+        let wecom_only = [
+            ("corpid", self.corpid.is_some()),
+            ("corpsecret", self.corpsecret.is_some()),
+            ("access_token", self.access_token.is_some()),
+        ];
+        let unused = if self.family == Family::WeCom {
+            &apiv3_only[..]
+        } else {
+            &wecom_only[..]
+        };
+        if let Some((field, _)) = unused.iter().find(|(_, set)| *set) {
             return Err(Error::config(
-                "merchant_serial_no",
-                "must be the certificate serial in hex, as printed by \
-                 `openssl x509 -in apiclient_cert.pem -noout -serial` (without `serial=`)",
-            ));
-        }
-        if self.apiv3_key.expose().len() != 32 {
-            return Err(Error::config(
-                "apiv3_key",
-                format!(
-                    "must be exactly 32 bytes (got {})",
-                    self.apiv3_key.expose().len()
-                ),
+                field,
+                format!("not used by the {:?} family", self.family),
             ));
         }
         if self.connect_timeout_ms == 0 || self.read_timeout_ms == 0 {
@@ -289,6 +353,27 @@ impl Config {
             return Err(Error::config("retry_delay_ms", "must be at most 60000"));
         }
         Ok(())
+    }
+
+    /// APIv3 families: the merchant certificate serial and the APIv3 key, checked.
+    pub(crate) fn apiv3_credentials(&self) -> Result<(&str, &[u8])> {
+        let serial = self.merchant_serial_no.as_deref().unwrap_or("");
+        if serial.is_empty() || serial.len() > 64 || !serial.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(Error::config(
+                "merchant_serial_no",
+                "must be the certificate serial in hex, as printed by \
+                 `openssl x509 -in apiclient_cert.pem -noout -serial` (without `serial=`)",
+            ));
+        }
+        let key = self.apiv3_key.as_ref().map_or("", Secret::expose);
+        if key.len() != 32 {
+            return Err(Error::config(
+                "apiv3_key",
+                format!("must be exactly 32 bytes (got {})", key.len()),
+            ));
+        }
+        Ok((serial, key.as_bytes()))
     }
 
     /// The merchant private key PEM bytes, from `private_key_pem` or `private_key_file`.
@@ -401,6 +486,7 @@ mod tests {
         assert_eq!(config.max_retries, 2);
         assert_eq!(config.max_clock_skew_secs, 300);
         config.check_common().unwrap();
+        config.apiv3_credentials().unwrap();
     }
 
     #[test]
@@ -412,8 +498,8 @@ mod tests {
     #[test]
     fn apiv3_key_length_is_checked_without_echoing_it() {
         let mut config = Config::from_json(&base("")).unwrap();
-        config.apiv3_key = Secret::new("short-secret-value");
-        let err = config.check_common().unwrap_err();
+        config.apiv3_key = Some(Secret::new("short-secret-value"));
+        let err = config.apiv3_credentials().unwrap_err();
         assert_eq!(err.field.as_deref(), Some("apiv3_key"));
         assert!(!err.message.contains("short-secret-value"));
     }

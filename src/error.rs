@@ -90,6 +90,8 @@ pub struct ErrorDetails {
     pub retryable: bool,
     /// The platform may have accepted the request; query before deciding.
     pub outcome_unknown: bool,
+    /// Seconds to wait before sending again (the local WeCom order guard).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl Error {
@@ -106,6 +108,7 @@ impl Error {
             request_id: None,
             retryable: false,
             outcome_unknown: false,
+            retry_after_secs: None,
         }))
     }
 
@@ -172,6 +175,9 @@ impl Error {
         }
         if let Some(request_id) = &self.request_id {
             object.insert("request_id".into(), json!(request_id));
+        }
+        if let Some(seconds) = self.retry_after_secs {
+            object.insert("retry_after_secs".into(), json!(seconds));
         }
         object.insert("retryable".into(), json!(self.retryable));
         object.insert("outcome_unknown".into(), json!(self.outcome_unknown));

@@ -28,16 +28,21 @@ pub mod ffi;
 mod http;
 mod refund;
 mod v3;
+mod wecom_api;
 
 pub use config::{
     Config, Family, Mode, Secret, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, MAX_JSON_BYTES,
+    WECOM_BASE_URL,
 };
 pub use error::{Error, ErrorDetails, ErrorKind, Result};
-pub use refund::{domestic, global};
+pub use refund::{domestic, global, wecom};
 pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
+pub use wecom_api::AccessTokenProvider;
 
 use refund::domestic::Domestic;
 use refund::global::Global;
+use refund::wecom::WeCom;
+use std::sync::Arc;
 
 /// A refund client for one family and account. Thread-safe: share it
 /// (e.g. in an `Arc`) and call it from many threads at once.
@@ -48,6 +53,7 @@ pub struct Client {
 enum Backend {
     Domestic(Domestic),
     Global(Global),
+    WeCom(WeCom),
 }
 
 impl Client {
@@ -56,7 +62,24 @@ impl Client {
         let backend = match config.family {
             Family::Domestic => Backend::Domestic(Domestic::new(&config)?),
             Family::Global => Backend::Global(Global::new(&config)?),
+            Family::WeCom => Backend::WeCom(WeCom::new(&config, None)?),
         };
+        Ok(Client { backend })
+    }
+
+    /// Builds a WeCom client whose access tokens come from `provider` (e.g. a
+    /// cache shared by a fleet of terminals) instead of the configuration.
+    pub fn with_access_token_provider(
+        config: Config,
+        provider: Arc<dyn AccessTokenProvider>,
+    ) -> Result<Client> {
+        if config.family != Family::WeCom {
+            return Err(Error::config(
+                "family",
+                "an access token provider is only for the wecom family",
+            ));
+        }
+        let backend = Backend::WeCom(WeCom::new(&config, Some(provider))?);
         Ok(Client { backend })
     }
 
@@ -70,11 +93,12 @@ impl Client {
         match self.backend {
             Backend::Domestic(_) => Family::Domestic,
             Backend::Global(_) => Family::Global,
+            Backend::WeCom(_) => Family::WeCom,
         }
     }
 
-    /// Applies for a refund: pass `&domestic::RefundRequest` or
-    /// `&global::RefundRequest`, matching the client's family. Validates
+    /// Applies for a refund: pass `&domestic::RefundRequest`,
+    /// `&global::RefundRequest` or `&wecom::RefundRequest`, matching the client's family. Validates
     /// before sending; retries only what is safe, with the same bytes. The
     /// answer means "accepted": the refund is final only when a query or
     /// notification says so.
@@ -82,6 +106,7 @@ impl Client {
         match (&self.backend, request.into()) {
             (Backend::Domestic(client), CreateRefund::Domestic(request)) => client.create(request),
             (Backend::Global(client), CreateRefund::Global(request)) => client.create(request),
+            (Backend::WeCom(client), CreateRefund::WeCom(request)) => client.create(request),
             (_, other) => Err(Error::new(
                 ErrorKind::InvalidRequest,
                 "wrong_family",
@@ -100,6 +125,7 @@ impl Client {
         match &self.backend {
             Backend::Domestic(client) => client.create(&refund::parse_json(WHAT, request_json)?),
             Backend::Global(client) => client.create(&refund::parse_json(WHAT, request_json)?),
+            Backend::WeCom(client) => client.create(&refund::parse_json(WHAT, request_json)?),
         }
     }
 
@@ -108,6 +134,7 @@ impl Client {
         match &self.backend {
             Backend::Domestic(client) => client.query(query),
             Backend::Global(client) => client.query(query),
+            Backend::WeCom(client) => client.query(query),
         }
     }
 

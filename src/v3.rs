@@ -54,6 +54,7 @@ impl ApiV3 {
         certificates_path: &'static str,
     ) -> Result<ApiV3> {
         config.check_common()?;
+        let (serial_no, apiv3_key) = config.apiv3_credentials()?;
         let base_url = config.checked_base_url(default_base_url)?;
         let signing_key = {
             let pem = config.private_key_bytes()?;
@@ -86,9 +87,9 @@ impl ApiV3 {
             http: Http::new(config)?,
             base_url,
             mchid: config.mchid.clone(),
-            serial_no: config.merchant_serial_no.clone(),
+            serial_no: serial_no.to_string(),
             signing_key,
-            apiv3_key: Zeroizing::new(config.apiv3_key.expose().as_bytes().to_vec()),
+            apiv3_key: Zeroizing::new(apiv3_key.to_vec()),
             public_key,
             certificates: download.then(|| CertificateStore {
                 by_serial: RwLock::new(HashMap::new()),

@@ -3,6 +3,7 @@
 
 pub mod domestic;
 pub mod global;
+pub mod wecom;
 
 use crate::error::{Error, Result};
 use serde::Deserialize;
@@ -18,6 +19,14 @@ pub enum CreateRefund<'a> {
     Domestic(&'a domestic::RefundRequest),
     /// A WeChat Pay Global refund.
     Global(&'a global::RefundRequest),
+    /// A WeCom mini-program refund.
+    WeCom(&'a wecom::RefundRequest),
+}
+
+impl<'a> From<&'a wecom::RefundRequest> for CreateRefund<'a> {
+    fn from(request: &'a wecom::RefundRequest) -> CreateRefund<'a> {
+        CreateRefund::WeCom(request)
+    }
 }
 
 impl<'a> From<&'a domestic::RefundRequest> for CreateRefund<'a> {

@@ -1,0 +1,359 @@
+//! WeCom transport (PROTOCOL.md §6): the access_token lifecycle and
+//! `errcode` mapping. No RSA here: WeCom authenticates by access token.
+
+use crate::config::{Config, Secret};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{Http, RawResponse, TransportError};
+use serde_json::{Map, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Supplies WeCom access tokens. Implement it to share one token across a
+/// fleet of terminals through a cache the host already runs.
+pub trait AccessTokenProvider: Send + Sync {
+    /// A token to use now. `rejected` is the token WeCom just refused
+    /// (`40014`/`42001`): return a different, fresh one. Never log tokens.
+    fn access_token(&self, rejected: Option<&str>) -> Result<Secret>;
+}
+
+/// Renew a fetched token this long before WeCom says it expires.
+const EARLY_RENEWAL: Duration = Duration::from_secs(300);
+/// Longest pause between two retries.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// A token fixed in the configuration: it cannot be renewed.
+struct FixedToken(Secret);
+
+impl AccessTokenProvider for FixedToken {
+    fn access_token(&self, rejected: Option<&str>) -> Result<Secret> {
+        match rejected {
+            Some(_) => Err(Error::new(
+                ErrorKind::Api,
+                "access_token_rejected",
+                "WeCom rejected the configured access_token (expired or revoked); supply a new one",
+            )),
+            None => Ok(self.0.clone()),
+        }
+    }
+}
+
+/// Tokens fetched from `cgi-bin/gettoken` and cached until shortly before
+/// they expire. The mutex makes the fetch single-flight.
+struct FetchedToken {
+    http: Arc<Http>,
+    url: Secret,
+    cache: Mutex<Option<(Secret, Instant)>>,
+}
+
+impl AccessTokenProvider for FetchedToken {
+    fn access_token(&self, rejected: Option<&str>) -> Result<Secret> {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((token, renew_at)) = cache.as_ref() {
+            // Another thread may have renewed it already after the same rejection.
+            if Instant::now() < *renew_at && rejected != Some(token.expose()) {
+                return Ok(token.clone());
+            }
+        }
+        let (token, expires_in) = self.fetch()?;
+        let lifetime = Duration::from_secs(expires_in);
+        let renew_in = lifetime.saturating_sub(EARLY_RENEWAL.min(lifetime / 2));
+        *cache = Some((token.clone(), Instant::now() + renew_in));
+        Ok(token)
+    }
+}
+
+impl FetchedToken {
+    fn fetch(&self) -> Result<(Secret, u64)> {
+        let secret_safe = |error: TransportError| {
+            // The URL carries the corpsecret: never let it into a message.
+            let mut error = error.into_error();
+            error.message = "network error while fetching a WeCom access_token".into();
+            error
+        };
+        let response = self
+            .http
+            .send("GET", self.url.expose(), &[], b"")
+            .map_err(secret_safe)?;
+        let body = errcode_body(&response)?;
+        if let Some(error) = errcode_error(&body, &response, false) {
+            return Err(error);
+        }
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty() && t.len() <= 512)
+            .ok_or_else(|| malformed("gettoken answered without a usable access_token"))?;
+        let expires_in = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(7200);
+        Ok((Secret::new(token), expires_in))
+    }
+}
+
+/// The WeCom channel of one client.
+pub(crate) struct WeComApi {
+    http: Arc<Http>,
+    base_url: String,
+    tokens: Arc<dyn AccessTokenProvider>,
+    max_retries: u32,
+    retry_delay: Duration,
+}
+
+impl WeComApi {
+    /// Builds the channel; `provider` replaces the configured token source.
+    pub(crate) fn new(
+        config: &Config,
+        default_base_url: &str,
+        provider: Option<Arc<dyn AccessTokenProvider>>,
+    ) -> Result<WeComApi> {
+        let base_url = config.checked_base_url(default_base_url)?;
+        let http = Arc::new(Http::new(config)?);
+        let tokens: Arc<dyn AccessTokenProvider> = match (
+            provider,
+            &config.access_token,
+            &config.corpid,
+            &config.corpsecret,
+        ) {
+            (Some(provider), None, None, None) => provider,
+            (None, Some(token), None, None) => Arc::new(FixedToken(token.clone())),
+            (None, None, Some(corpid), Some(corpsecret)) => Arc::new(FetchedToken {
+                http: http.clone(),
+                url: Secret::new(format!(
+                    "{base_url}/cgi-bin/gettoken?corpid={}&corpsecret={}",
+                    query_escape(corpid),
+                    query_escape(corpsecret.expose())
+                )),
+                cache: Mutex::new(None),
+            }),
+            _ => {
+                return Err(Error::config(
+                    "access_token",
+                    "give exactly one token source: corpid + corpsecret, access_token, \
+                         or a token provider",
+                ))
+            }
+        };
+        Ok(WeComApi {
+            http,
+            base_url,
+            tokens,
+            max_retries: config.max_retries,
+            retry_delay: Duration::from_millis(config.retry_delay_ms),
+        })
+    }
+
+    /// POSTs `body` to `path` with the access token and returns the answer's
+    /// object when `errcode` is 0. A rejected token is renewed once and the
+    /// call sent once more. With `resend`, system-busy answers and network
+    /// failures are resent too (queries); without it (refund applies, which
+    /// WeCom allows once a minute per order) only what never left is resent.
+    pub(crate) fn call(&self, path: &str, body: &[u8], resend: bool) -> Result<Map<String, Value>> {
+        let mut rejected: Option<Secret> = None;
+        let mut renewed = false;
+        let mut attempt = 0;
+        loop {
+            let token = self
+                .tokens
+                .access_token(rejected.as_ref().map(Secret::expose))?;
+            let url = format!(
+                "{}{path}?access_token={}",
+                self.base_url,
+                query_escape(token.expose())
+            );
+            let outcome = self.http.send("POST", &url, &[], body);
+            let retry = match &outcome {
+                Err(error) => resend || !error.maybe_sent,
+                Ok(response) => resend && (response.status >= 500 || errcode(response) == Some(-1)),
+            };
+            if retry && attempt < self.max_retries {
+                let delay = self.retry_delay.saturating_mul(1 << attempt.min(16));
+                std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+                attempt += 1;
+                continue;
+            }
+            let response = outcome.map_err(|e| redact(e.into_error(), &token))?;
+            let body = errcode_body(&response).map_err(|e| redact(e, &token))?;
+            if let Some(error) = errcode_error(&body, &response, !resend) {
+                if is_token_rejection(error.code.as_deref()) && !renewed {
+                    // Refused before any processing: safe to send again with a new token.
+                    renewed = true;
+                    rejected = Some(token);
+                    continue;
+                }
+                return Err(redact(error, &token));
+            }
+            return Ok(body);
+        }
+    }
+}
+
+fn is_token_rejection(code: Option<&str>) -> bool {
+    matches!(code, Some("40014" | "42001" | "40082"))
+}
+
+fn errcode(response: &RawResponse) -> Option<i64> {
+    let body: Value = serde_json::from_slice(&response.body).ok()?;
+    body.get("errcode")?.as_i64()
+}
+
+fn malformed(message: &str) -> Error {
+    Error::new(ErrorKind::Api, "malformed_response", message)
+}
+
+/// The JSON object of an HTTP 200 answer; anything else is an error.
+fn errcode_body(response: &RawResponse) -> Result<Map<String, Value>> {
+    if response.status != 200 {
+        let mut error = Error::new(
+            ErrorKind::Api,
+            "http_error",
+            format!("WeCom answered HTTP {}", response.status),
+        )
+        .with_retry(response.status >= 500, response.status >= 500);
+        error.http_status = Some(response.status);
+        return Err(error);
+    }
+    match serde_json::from_slice(&response.body) {
+        Ok(Value::Object(object)) => Ok(object),
+        _ => Err(malformed(
+            "WeCom answered with a body that is not a JSON object",
+        )),
+    }
+}
+
+/// Maps a non-zero `errcode` to an error. `applying` marks a refund apply,
+/// whose outcome is unknown when WeCom was busy or limited it.
+fn errcode_error(
+    body: &Map<String, Value>,
+    response: &RawResponse,
+    applying: bool,
+) -> Option<Error> {
+    let code = body.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+    if code == 0 {
+        return None;
+    }
+    let errmsg = body.get("errmsg").and_then(Value::as_str).unwrap_or("");
+    let (kind, retryable, outcome_unknown, hint) = match code {
+        -1 => (
+            ErrorKind::Api,
+            true,
+            applying,
+            "WeCom is busy; send the same request again",
+        ),
+        40014 | 42001 | 40082 | 41001 => (
+            ErrorKind::Api,
+            false,
+            false,
+            "the access token was rejected",
+        ),
+        40001 | 40091 | 40013 => (ErrorKind::Api, false, false, "check corpid and corpsecret"),
+        45009 | 45011 | 45033 => (
+            ErrorKind::RateLimited,
+            true,
+            applying,
+            "rate limited; slow down",
+        ),
+        60020 => (
+            ErrorKind::Api,
+            false,
+            false,
+            "this server's IP is not in the app's trusted IP list",
+        ),
+        720501 => (
+            ErrorKind::NotFound,
+            false,
+            false,
+            "no such order or refund under this mchid",
+        ),
+        _ => (ErrorKind::Api, false, false, "see errmsg"),
+    };
+    let mut error = Error::new(
+        kind,
+        "errcode",
+        format!("WeCom errcode {code}: {hint} ({errmsg})"),
+    )
+    .with_retry(retryable, outcome_unknown);
+    error.code = Some(code.to_string());
+    error.http_status = Some(response.status);
+    Some(error)
+}
+
+/// Removes any trace of `token` from an error's message.
+fn redact(mut error: Error, token: &Secret) -> Error {
+    if !token.expose().is_empty() {
+        error.message = error.message.replace(token.expose(), "<access_token>");
+    }
+    error
+}
+
+/// Percent-encodes a query value: everything but `A-Za-z0-9-._~`.
+fn query_escape(value: &str) -> String {
+    crate::refund::encode_path_segment(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(body: &str) -> RawResponse {
+        RawResponse {
+            status: 200,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn errcodes_map_to_kinds() {
+        let map = |body: &str, applying| {
+            let r = response(body);
+            errcode_error(&errcode_body(&r).unwrap(), &r, applying)
+        };
+        assert!(map(r#"{"errcode":0,"errmsg":"ok"}"#, true).is_none());
+        let e = map(r#"{"errcode":-1,"errmsg":"system busy"}"#, true).unwrap();
+        assert_eq!(
+            (e.kind, e.retryable, e.outcome_unknown),
+            (ErrorKind::Api, true, true)
+        );
+        let e = map(
+            r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!((e.kind, e.outcome_unknown), (ErrorKind::RateLimited, false));
+        let e = map(r#"{"errcode":720501,"errmsg":"not exists"}"#, false).unwrap();
+        assert_eq!(
+            (e.kind, e.code.as_deref()),
+            (ErrorKind::NotFound, Some("720501"))
+        );
+        let e = map(
+            r#"{"errcode":60020,"errmsg":"not allow to access from your ip"}"#,
+            false,
+        )
+        .unwrap();
+        assert!(e.message.contains("trusted IP"));
+    }
+
+    #[test]
+    fn fixed_token_cannot_be_renewed() {
+        let fixed = FixedToken(Secret::new("t0k3n"));
+        assert_eq!(fixed.access_token(None).unwrap().expose(), "t0k3n");
+        let err = fixed.access_token(Some("t0k3n")).unwrap_err();
+        assert!(!err.message.contains("t0k3n"));
+    }
+
+    #[test]
+    fn redaction_removes_the_token() {
+        let e = Error::new(
+            ErrorKind::Transport,
+            "t",
+            "GET /x?access_token=SECRET123 failed",
+        );
+        assert!(!redact(e, &Secret::new("SECRET123"))
+            .message
+            .contains("SECRET123"));
+    }
+}

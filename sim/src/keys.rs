@@ -11,6 +11,8 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 /// Merchant ID of the default (and service-provider) merchant.
 pub(crate) const MCHID: &str = "1900000100";
+/// App ID of the merchant (the `sp_appid` in Global institution mode).
+pub(crate) const APPID: &str = "wxd678efh567hg6787";
 /// The merchant's APIv3 key; exactly 32 bytes, used raw as the AES-256 key.
 pub(crate) const APIV3_KEY: &str = "wxrefundSimulatorApiV3Key0123456";
 /// Serial number of the merchant API certificate.

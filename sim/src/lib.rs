@@ -1,12 +1,18 @@
-//! Offline simulator of the WeChat Pay APIv3 mainland refund platform.
+//! Offline simulator of the WeChat Pay APIv3 refund platform: mainland refunds and
+//! WeChat Pay Global (cross-border) refunds.
 //!
-//! It serves plain HTTP on `127.0.0.1` and behaves like `api.mch.weixin.qq.com` for the
-//! endpoints the `wxrefund` client uses:
+//! It serves plain HTTP on `127.0.0.1` and behaves like `api.mch.weixin.qq.com` (and
+//! `apihk.mch.weixin.qq.com` for Global) for the endpoints the `wxrefund` client uses:
 //!
-//! * `GET /v3/certificates` — platform certificates, AEAD_AES_256_GCM-encrypted with the
-//!   APIv3 key (404 `RESOURCE_NOT_EXISTS` in [`Verification::PublicKey`] mode);
-//! * `POST /v3/refund/domestic/refunds` — apply for a refund;
-//! * `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=..]` — query one.
+//! * `GET /v3/certificates` and `GET /v3/global/certificates` — platform certificates,
+//!   AEAD_AES_256_GCM-encrypted with the APIv3 key (404 `RESOURCE_NOT_EXISTS` in
+//!   [`Verification::PublicKey`] mode);
+//! * `POST /v3/refund/domestic/refunds` — apply for a mainland refund;
+//! * `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=..]` — query one;
+//! * `POST /v3/global/refunds` — apply for a Global refund (direct or institution mode);
+//! * `GET /v3/global/refunds/id/{refund_id}` and
+//!   `GET /v3/global/refunds/out-refund-no/{out_refund_no}`, with `?mchid=..` (direct) or
+//!   `?sp_mchid=..&sub_mchid=..` (institution) — query one.
 //!
 //! Every request must carry a valid `WECHATPAY2-SHA256-RSA2048` `Authorization` header made
 //! with the embedded merchant key ([`Simulator::merchant_private_key_pem`]), plus `Accept`
@@ -14,12 +20,15 @@
 //! Pay public key, depending on [`Verification`]. Faults (errors, delays, dropped
 //! connections, bad signatures, clock skew) can be queued with [`Simulator::inject`].
 //!
-//! The simulated merchant is `1900000100` (also the service provider in partner mode),
-//! APIv3 key `wxrefundSimulatorApiV3Key0123456`.
+//! The simulated merchant is `1900000100` (also the service provider in partner mode and
+//! the institution in Global institution mode), app `wxd678efh567hg6787`, APIv3 key
+//! `wxrefundSimulatorApiV3Key0123456`. Mainland and Global orders and refunds are kept
+//! apart: a Global refund endpoint never sees a mainland order and vice versa.
 //!
 //! # Demo orders
 //!
-//! Seeded when [`SimOptions::seed_demo_orders`] is set (the default). Totals are in fen.
+//! Seeded when [`SimOptions::seed_demo_orders`] is set (the default). Mainland totals are
+//! in fen:
 //!
 //! | out_trade_no | transaction_id | total | paid | sub_mchid | refunds settle as |
 //! |---|---|---|---|---|---|
@@ -28,6 +37,22 @@
 //! | `T20261122000003` | `4200000001202611220000000003` | 800 | 1 day ago | – | ABNORMAL |
 //! | `T20251101000001` | `4200000001202511010000000001` | 1000 | 400 days ago (refunds refused) | – | SUCCESS |
 //! | `T20261122000009` | `4200000001202611220000000009` | 10000 | 1 day ago | `1900000109` | SUCCESS |
+//!
+//! Global orders ([`GlobalOrder`]); totals in minor units of the order currency, rates
+//! × 10^8, all direct-mode orders but the last (institution order of sub-merchant
+//! `1900000209`):
+//!
+//! | out_trade_no | transaction_id | total | currency → payer / settlement | rate | paid | refunds settle as |
+//! |---|---|---|---|---|---|---|
+//! | `G20261122000001` | `4200000002202611220000000001` | 10000 | USD → CNY / HKD | 780000000 | 1 day ago | SUCCESS |
+//! | `G20261122000002` | `4200000002202611220000000002` | 5000 | HKD → HKD / HKD | 100000000 | 1 day ago | REFUNDCLOSE |
+//! | `G20261122000003` | `4200000002202611220000000003` | 3000 | JPY → CNY / JPY | 100000000 | 1 day ago | ABNORMAL |
+//! | `G20251101000001` | `4200000002202511010000000001` | 1000 | USD → CNY / HKD | 780000000 | 400 days ago (refunds refused) | SUCCESS |
+//! | `G20261122000009` | `4200000002202611220000000009` | 20000 | EUR → CNY / EUR | 100000000 | 1 day ago | SUCCESS |
+//!
+//! A Global refund's `payer_refund` and `settlement_refund` are the refund converted with
+//! the order's `rate` (rounded half up) when that currency differs from the order
+//! currency, and equal to the refund otherwise.
 //!
 //! # Example
 //!
@@ -42,9 +67,12 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod book;
 mod certs;
 mod clock;
 mod error;
+mod fields;
+mod global;
 mod http;
 mod keys;
 mod ledger;
@@ -60,8 +88,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::global::GlobalLedger;
 use crate::keys::{
-    Keys, APIV3_KEY, MCHID, MERCHANT_KEY_PEM, MERCHANT_SERIAL, PUBKEY_PUB_PEM, PUBLIC_KEY_ID,
+    Keys, APIV3_KEY, APPID, MCHID, MERCHANT_KEY_PEM, MERCHANT_SERIAL, PUBKEY_PUB_PEM, PUBLIC_KEY_ID,
 };
 use crate::ledger::Ledger;
 use crate::server::{lock, Shared};
@@ -131,6 +160,32 @@ pub struct Order {
     /// When the payment succeeded; refunds are refused 365 days after it.
     pub paid_at: SystemTime,
     /// The state this order's refunds settle into.
+    pub final_status: FinalStatus,
+}
+
+/// A paid WeChat Pay Global order that can be refunded.
+#[derive(Debug, Clone)]
+pub struct GlobalOrder {
+    /// Merchant order number.
+    pub out_trade_no: String,
+    /// WeChat Pay order number.
+    pub transaction_id: String,
+    /// Amount paid, in minor units of `currency`.
+    pub total: i64,
+    /// The order's (标价) currency, e.g. `USD`; refunds must be applied in it.
+    pub currency: String,
+    /// The currency the payer paid in, e.g. `CNY`.
+    pub payer_currency: String,
+    /// The currency the merchant is settled in, e.g. `HKD`.
+    pub settlement_currency: String,
+    /// Exchange rate × 10^8 (1 → `100000000`) converting minor units of `currency` into
+    /// minor units of the payer and settlement currencies when they differ from it.
+    pub rate: i64,
+    /// `Some`: an institution-mode order of this sub-merchant; `None`: a direct order.
+    pub sub_mchid: Option<String>,
+    /// When the payment succeeded; refunds are refused 365 days after it.
+    pub paid_at: SystemTime,
+    /// The state this order's refunds settle into (`Closed` shows as `REFUNDCLOSE`).
     pub final_status: FinalStatus,
 }
 
@@ -216,6 +271,83 @@ fn demo_orders() -> Vec<Order> {
     ]
 }
 
+/// A direct-mode Global order paid a day ago whose refunds succeed; `currencies` are the
+/// order, payer and settlement currencies.
+fn direct_global_order(
+    out_trade_no: &str,
+    transaction_id: &str,
+    total: i64,
+    currencies: [&str; 3],
+    rate: i64,
+) -> GlobalOrder {
+    let [currency, payer, settlement] = currencies;
+    GlobalOrder {
+        out_trade_no: out_trade_no.to_string(),
+        transaction_id: transaction_id.to_string(),
+        total,
+        currency: currency.to_string(),
+        payer_currency: payer.to_string(),
+        settlement_currency: settlement.to_string(),
+        rate,
+        sub_mchid: None,
+        paid_at: clock::days_ago(1),
+        final_status: FinalStatus::Success,
+    }
+}
+
+/// The Global demo orders from the crate documentation.
+fn demo_global_orders() -> Vec<GlobalOrder> {
+    vec![
+        direct_global_order(
+            "G20261122000001",
+            "4200000002202611220000000001",
+            10000,
+            ["USD", "CNY", "HKD"],
+            780_000_000,
+        ),
+        GlobalOrder {
+            final_status: FinalStatus::Closed,
+            ..direct_global_order(
+                "G20261122000002",
+                "4200000002202611220000000002",
+                5000,
+                ["HKD", "HKD", "HKD"],
+                100_000_000,
+            )
+        },
+        GlobalOrder {
+            final_status: FinalStatus::Abnormal,
+            ..direct_global_order(
+                "G20261122000003",
+                "4200000002202611220000000003",
+                3000,
+                ["JPY", "CNY", "JPY"],
+                100_000_000,
+            )
+        },
+        GlobalOrder {
+            paid_at: clock::days_ago(400),
+            ..direct_global_order(
+                "G20251101000001",
+                "4200000002202511010000000001",
+                1000,
+                ["USD", "CNY", "HKD"],
+                780_000_000,
+            )
+        },
+        GlobalOrder {
+            sub_mchid: Some("1900000209".to_string()),
+            ..direct_global_order(
+                "G20261122000009",
+                "4200000002202611220000000009",
+                20000,
+                ["EUR", "CNY", "EUR"],
+                100_000_000,
+            )
+        },
+    ]
+}
+
 impl Simulator {
     /// Binds `127.0.0.1:<port>` and starts serving in background threads.
     pub fn start(options: SimOptions) -> io::Result<Simulator> {
@@ -223,15 +355,20 @@ impl Simulator {
         let listener = TcpListener::bind(("127.0.0.1", options.port))?;
         let addr = listener.local_addr()?;
         let mut ledger = Ledger::new(options.settle_after, options.enforce_order_spacing);
+        let mut global = GlobalLedger::new(options.settle_after, options.enforce_order_spacing);
         if options.seed_demo_orders {
             for order in demo_orders() {
                 ledger.add_order(order);
+            }
+            for order in demo_global_orders() {
+                global.add_order(order);
             }
         }
         let shared = Arc::new(Shared {
             keys,
             verification: options.verification,
             ledger: Mutex::new(ledger),
+            global: Mutex::new(global),
             faults: Mutex::new(VecDeque::new()),
             refund_requests: AtomicUsize::new(0),
             rotated: AtomicBool::new(false),
@@ -251,11 +388,17 @@ impl Simulator {
         format!("http://{}", self.addr)
     }
 
-    /// A ready `wxrefund` configuration for direct mode.
+    /// A ready `wxrefund` configuration for mainland refunds in direct mode.
     pub fn client_config(&self) -> Value {
+        self.config("domestic", "direct")
+    }
+
+    /// The configuration fields every family and mode shares: credentials, base URL and
+    /// what the client verifies responses with.
+    fn config(&self, family: &str, mode: &str) -> Value {
         let mut config = json!({
-            "family": "domestic",
-            "mode": "direct",
+            "family": family,
+            "mode": mode,
             "mchid": MCHID,
             "merchant_serial_no": MERCHANT_SERIAL,
             "private_key_pem": MERCHANT_KEY_PEM,
@@ -276,34 +419,63 @@ impl Simulator {
         config
     }
 
-    /// A ready `wxrefund` configuration for partner (service-provider) mode, acting for
-    /// `sub_mchid`.
+    /// A ready `wxrefund` configuration for mainland partner (service-provider) mode,
+    /// acting for `sub_mchid`.
     pub fn partner_client_config(&self, sub_mchid: &str) -> Value {
-        let mut config = self.client_config();
-        config["mode"] = json!("partner");
+        let mut config = self.config("domestic", "partner");
         config["sub_mchid"] = json!(sub_mchid);
         config
     }
 
-    /// Adds an order (replacing any order with the same `out_trade_no`).
+    /// A ready `wxrefund` configuration for Global refunds in direct mode.
+    pub fn global_client_config(&self) -> Value {
+        let mut config = self.config("global", "direct");
+        config["appid"] = json!(APPID);
+        config
+    }
+
+    /// A ready `wxrefund` configuration for Global refunds in institution mode: `mchid`
+    /// and `appid` are the institution's (`sp_mchid`, `sp_appid`), acting for `sub_mchid`.
+    pub fn global_institution_client_config(&self, sub_mchid: &str) -> Value {
+        let mut config = self.config("global", "institution");
+        config["appid"] = json!(APPID);
+        config["sub_mchid"] = json!(sub_mchid);
+        config
+    }
+
+    /// Adds a mainland order (replacing any order with the same `out_trade_no`).
     pub fn add_order(&self, order: Order) {
         lock(&self.shared.ledger).add_order(order);
     }
 
-    /// Applies `fault` to the next `times` requests on the refund endpoints (any request
-    /// whose path is `/v3/refund/domestic/refunds` or below it). Faults queue in order.
+    /// Adds a Global order (replacing any Global order with the same `out_trade_no`).
+    pub fn add_global_order(&self, order: GlobalOrder) {
+        lock(&self.shared.global).add_order(order);
+    }
+
+    /// Applies `fault` to the next `times` requests on the refund endpoints of either
+    /// family (any request whose path is `/v3/refund/domestic/refunds`,
+    /// `/v3/global/refunds` or below them). Faults queue in order.
     pub fn inject(&self, fault: Fault, times: usize) {
         if times > 0 {
             lock(&self.shared.faults).push_back((fault, times));
         }
     }
 
-    /// The refunds recorded for an order, oldest first, as the query endpoint returns them.
+    /// The refunds recorded for a mainland order, oldest first, as the query endpoint
+    /// returns them.
     pub fn refunds_for_order(&self, out_trade_no: &str) -> Vec<Value> {
         lock(&self.shared.ledger).refunds_for_order(out_trade_no, SystemTime::now())
     }
 
-    /// HTTP requests received on the refund endpoints so far (faulted ones included).
+    /// The refunds recorded for a Global order, oldest first, as the Global query endpoints
+    /// return them.
+    pub fn global_refunds_for_order(&self, out_trade_no: &str) -> Vec<Value> {
+        lock(&self.shared.global).refunds_for_order(out_trade_no, SystemTime::now())
+    }
+
+    /// HTTP requests received on the refund endpoints of both families so far (faulted
+    /// ones included).
     pub fn request_count(&self) -> usize {
         self.shared.refund_requests.load(Ordering::SeqCst)
     }
@@ -395,6 +567,13 @@ mod tests {
         })
     }
 
+    /// Asserts the response status and returns the JSON body.
+    fn answered(response: &str, status: u16) -> Value {
+        let status_line = format!("HTTP/1.1 {status} ");
+        assert!(response.starts_with(&status_line), "{response}");
+        body(response)
+    }
+
     fn body(response: &str) -> Value {
         let raw = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         serde_json::from_str(raw).expect("JSON body")
@@ -464,6 +643,93 @@ mod tests {
         let response = exchange(&sim, &signed_request("GET", target, ""));
         assert_eq!(body(&response)["refund_id"], refund["refund_id"]);
         assert_eq!(sim.request_count(), 3);
+    }
+
+    #[test]
+    fn global_apply_and_both_queries_over_http() {
+        let sim = Simulator::start(SimOptions::default()).expect("start");
+        let apply = r#"{"mchid":"1900000100","appid":"wxd678efh567hg6787","out_trade_no":"G20261122000001","out_refund_no":"GL|1*x@y","amount":{"refund":1234,"total":10000,"currency":"USD"}}"#;
+        // A fault queued now hits the Global endpoint too.
+        sim.inject(Fault::SystemError, 1);
+        let response = exchange(&sim, &signed_request("POST", "/v3/global/refunds", apply));
+        assert!(response.starts_with("HTTP/1.1 500 "), "{response}");
+        let response = exchange(&sim, &signed_request("POST", "/v3/global/refunds", apply));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+        let answer = body(&response);
+        assert!(answer.get("status").is_none());
+        assert_eq!(answer["amount"]["payer_refund"], 9625);
+        assert_eq!(answer["amount"]["payer_currency"], "CNY");
+        let id = answer["id"].as_str().expect("id").to_string();
+
+        let by_no = "/v3/global/refunds/out-refund-no/GL%7C1%2Ax%40y?mchid=1900000100";
+        let response = exchange(&sim, &signed_request("GET", by_no, ""));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+        let refund = body(&response);
+        assert_eq!(refund["id"], id.as_str());
+        assert_eq!(refund["out_refund_no"], "GL|1*x@y");
+        assert_eq!(refund["status"], "PROCESSING");
+        assert_eq!(refund["amount"]["settlement_currency"], "HKD");
+        assert_eq!(refund["amount"]["settlement_refund"], 9625);
+
+        let by_id = format!("/v3/global/refunds/id/{id}?mchid=1900000100");
+        let response = exchange(&sim, &signed_request("GET", &by_id, ""));
+        assert_eq!(body(&response), refund);
+        let raw_no = "/v3/global/refunds/out-refund-no/GL|1*x@y?mchid=1900000100";
+        let response = exchange(&sim, &signed_request("GET", raw_no, ""));
+        assert_eq!(body(&response)["id"], id.as_str());
+        assert_eq!(
+            sim.global_refunds_for_order("G20261122000001"),
+            vec![refund]
+        );
+        assert!(sim.refunds_for_order("G20261122000001").is_empty());
+
+        // Missing merchant parameter, wrong method, mainland order on the Global endpoint.
+        let no_mchid = "/v3/global/refunds/out-refund-no/GL%7C1%2Ax%40y";
+        let response = exchange(&sim, &signed_request("GET", no_mchid, ""));
+        assert_eq!(answered(&response, 400)["code"], "PARAM_ERROR");
+        let response = exchange(&sim, &signed_request("GET", "/v3/global/refunds", ""));
+        assert_eq!(answered(&response, 405)["code"], "REQUIRE_POST_METHOD");
+        let mainland = apply.replace("G20261122000001", "T20261122000001");
+        let response = exchange(
+            &sim,
+            &signed_request("POST", "/v3/global/refunds", &mainland),
+        );
+        assert_eq!(answered(&response, 404)["code"], "ORDER_NOT_EXIST");
+        assert_eq!(sim.request_count(), 8);
+    }
+
+    #[test]
+    fn global_institution_refund_over_http() {
+        let sim = Simulator::start(SimOptions {
+            settle_after: Duration::ZERO,
+            ..SimOptions::default()
+        })
+        .expect("start");
+        let apply = r#"{"sp_mchid":"1900000100","sub_mchid":"1900000209","sp_appid":"wxd678efh567hg6787","transaction_id":"4200000002202611220000000009","out_refund_no":"INST1","amount":{"refund":500,"total":20000,"currency":"EUR","from":[{"fund_source":"ORDER_REFUNDABLE_BALANCE","amount":500}]}}"#;
+        let response = exchange(&sim, &signed_request("POST", "/v3/global/refunds", apply));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        let query =
+            "/v3/global/refunds/out-refund-no/INST1?sp_mchid=1900000100&sub_mchid=1900000209";
+        let refund = body(&exchange(&sim, &signed_request("GET", query, "")));
+        assert_eq!(refund["status"], "SUCCESS");
+        assert_eq!(refund["amount"]["payer_refund"], 500);
+        assert_eq!(
+            refund["amount"]["exchange_rate"]["type"],
+            "USERPAYMENT_RATE"
+        );
+        assert_eq!(
+            refund["amount"]["from"],
+            json!([{"fund_source":"ORDER_REFUNDABLE_BALANCE","amount":500}])
+        );
+        let direct = "/v3/global/refunds/out-refund-no/INST1?mchid=1900000100";
+        let response = exchange(&sim, &signed_request("GET", direct, ""));
+        assert_eq!(answered(&response, 404)["code"], "REFUND_NOT_EXIST");
+
+        let response = exchange(&sim, &signed_request("GET", "/v3/global/certificates", ""));
+        assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
+        assert!(body(&response)["data"].is_array());
     }
 
     #[test]
@@ -604,5 +870,90 @@ mod tests {
         assert_eq!(partner["mode"], "partner");
         assert_eq!(partner["sub_mchid"], "1900000109");
         assert!(sim.refunds_for_order("T20261122000001").is_empty());
+        let global = sim.global_client_config();
+        assert_eq!(
+            (&global["family"], &global["mode"]),
+            (&json!("global"), &json!("direct"))
+        );
+        assert_eq!(global["appid"], "wxd678efh567hg6787");
+        assert_eq!(global["wechatpay_public_key_id"], PUBLIC_KEY_ID);
+        assert!(global.get("sub_mchid").is_none());
+        let institution = sim.global_institution_client_config("1900000209");
+        assert_eq!(institution["mode"], "institution");
+        assert_eq!(institution["mchid"], MCHID);
+        assert_eq!(institution["sub_mchid"], "1900000209");
+        assert_eq!(institution["base_url"], sim.base_url());
+        assert!(sim.global_refunds_for_order("G20261122000001").is_empty());
+    }
+
+    #[test]
+    fn demo_global_orders_match_the_documentation() {
+        let orders = demo_global_orders();
+        let summary: Vec<_> = orders
+            .iter()
+            .map(|o| {
+                (
+                    o.out_trade_no.as_str(),
+                    o.total,
+                    [
+                        o.currency.as_str(),
+                        o.payer_currency.as_str(),
+                        o.settlement_currency.as_str(),
+                    ],
+                    o.rate,
+                    o.sub_mchid.as_deref(),
+                    o.final_status,
+                )
+            })
+            .collect();
+        let usd = ["USD", "CNY", "HKD"];
+        assert_eq!(
+            summary,
+            vec![
+                (
+                    "G20261122000001",
+                    10000,
+                    usd,
+                    780_000_000,
+                    None,
+                    FinalStatus::Success
+                ),
+                (
+                    "G20261122000002",
+                    5000,
+                    ["HKD"; 3],
+                    100_000_000,
+                    None,
+                    FinalStatus::Closed
+                ),
+                (
+                    "G20261122000003",
+                    3000,
+                    ["JPY", "CNY", "JPY"],
+                    100_000_000,
+                    None,
+                    FinalStatus::Abnormal
+                ),
+                (
+                    "G20251101000001",
+                    1000,
+                    usd,
+                    780_000_000,
+                    None,
+                    FinalStatus::Success
+                ),
+                (
+                    "G20261122000009",
+                    20000,
+                    ["EUR", "CNY", "EUR"],
+                    100_000_000,
+                    Some("1900000209"),
+                    FinalStatus::Success
+                ),
+            ]
+        );
+        assert!(orders[3].paid_at < clock::days_ago(399));
+        assert!(orders[0].paid_at > clock::days_ago(2));
+        assert_eq!(orders[4].transaction_id, "4200000002202611220000000009");
     }
 }

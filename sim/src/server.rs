@@ -16,15 +16,24 @@ use crate::auth::verify_request;
 use crate::certs::certificate_list;
 use crate::clock::{epoch_secs, fill_random, random_alnum};
 use crate::error::ApiError;
+use crate::global::{parse_global_apply, parse_query_scope, GlobalLedger, RefundKey};
 use crate::http::{self, percent_decode, query_param, ReadError, Request, Response};
 use crate::keys::{Keys, Signer, PUBLIC_KEY_ID};
 use crate::ledger::{parse_apply, Ledger};
 use crate::{Fault, Verification};
 
-/// Path of the apply endpoint; the query endpoint lives below it.
+/// Path of the mainland apply endpoint; the query endpoint lives below it.
 const REFUNDS_PATH: &str = "/v3/refund/domestic/refunds";
+/// Path of the Global apply endpoint; the query endpoints live below it.
+const GLOBAL_REFUNDS_PATH: &str = "/v3/global/refunds";
+/// Global query by WeChat Pay refund id: `{this}/{refund_id}`.
+const GLOBAL_BY_ID_PATH: &str = "/v3/global/refunds/id";
+/// Global query by merchant refund number: `{this}/{out_refund_no}`.
+const GLOBAL_BY_OUT_REFUND_NO_PATH: &str = "/v3/global/refunds/out-refund-no";
 /// Path of the platform certificate download.
 const CERTIFICATES_PATH: &str = "/v3/certificates";
+/// Path of the same download on the Global host.
+const GLOBAL_CERTIFICATES_PATH: &str = "/v3/global/certificates";
 /// An idle keep-alive connection is closed after this long. Longer than common client
 /// pool idle times so clients never reuse a connection the server just dropped.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) keys: Keys,
     pub(crate) verification: Verification,
     pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) global: Mutex<GlobalLedger>,
     /// Pending faults, each with how many more requests it applies to.
     pub(crate) faults: Mutex<VecDeque<(Fault, usize)>>,
     pub(crate) refund_requests: AtomicUsize,
@@ -63,47 +73,63 @@ enum Route<'a> {
     Apply,
     /// Query, with the still percent-encoded `out_refund_no` path segment.
     Query(&'a str),
-    MethodNotAllowed,
+    GlobalApply,
+    /// Global query, with the still percent-encoded path segment.
+    GlobalQuery(RefundKey<'a>),
+    /// Known path, wrong method; the error code to answer with.
+    MethodNotAllowed(&'static str),
     NotFound,
 }
 
 fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
-    if path == CERTIFICATES_PATH {
-        return if method == "GET" {
-            Route::Certificates
+    let only = |wanted: &str, route: Route<'a>, code: &'static str| {
+        if method == wanted {
+            route
         } else {
-            Route::MethodNotAllowed
-        };
-    }
-    if path == REFUNDS_PATH {
-        return if method == "POST" {
-            Route::Apply
-        } else {
-            Route::MethodNotAllowed
-        };
-    }
-    match path
-        .strip_prefix(REFUNDS_PATH)
-        .and_then(|rest| rest.strip_prefix('/'))
-    {
-        Some(segment) if !segment.is_empty() && !segment.contains('/') => {
-            if method == "GET" {
-                Route::Query(segment)
+            Route::MethodNotAllowed(code)
+        }
+    };
+    let get = |route: Route<'a>| only("GET", route, "METHOD_NOT_ALLOWED");
+    match path {
+        CERTIFICATES_PATH | GLOBAL_CERTIFICATES_PATH => get(Route::Certificates),
+        REFUNDS_PATH => only("POST", Route::Apply, "METHOD_NOT_ALLOWED"),
+        GLOBAL_REFUNDS_PATH => only("POST", Route::GlobalApply, "REQUIRE_POST_METHOD"),
+        _ => {
+            if let Some(segment) = segment_below(path, REFUNDS_PATH) {
+                get(Route::Query(segment))
+            } else if let Some(segment) = segment_below(path, GLOBAL_BY_ID_PATH) {
+                get(Route::GlobalQuery(RefundKey::Id(segment)))
+            } else if let Some(segment) = segment_below(path, GLOBAL_BY_OUT_REFUND_NO_PATH) {
+                get(Route::GlobalQuery(RefundKey::OutRefundNo(segment)))
             } else {
-                Route::MethodNotAllowed
+                Route::NotFound
             }
         }
-        _ => Route::NotFound,
     }
 }
 
+/// The one non-empty path segment right below `prefix`, if `path` is exactly that.
+fn segment_below<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    path.strip_prefix(prefix)?
+        .strip_prefix('/')
+        .filter(|segment| !segment.is_empty() && !segment.contains('/'))
+}
+
 /// Whether a path counts as a refund endpoint for [`crate::Simulator::inject`] and
-/// [`crate::Simulator::request_count`].
+/// [`crate::Simulator::request_count`]: either family's apply path or anything below it.
 fn is_refund_endpoint(path: &str) -> bool {
-    path == REFUNDS_PATH
-        || path
-            .strip_prefix(REFUNDS_PATH)
-            .is_some_and(|rest| rest.starts_with('/'))
+    [REFUNDS_PATH, GLOBAL_REFUNDS_PATH].iter().any(|refunds| {
+        path == *refunds
+            || path
+                .strip_prefix(refunds)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// Percent-decodes a path parameter, answering PARAM_ERROR when it is malformed.
+fn decode_segment(segment: &str, name: &str) -> Result<String, ApiError> {
+    percent_decode(segment)
+        .ok_or_else(|| ApiError::param_at(name, &json!(segment), "编码错误", "url"))
 }
 
 impl Shared {
@@ -160,8 +186,8 @@ impl Shared {
             Route::NotFound => {
                 return Err(ApiError::new(404, "NOT_FOUND", "请求的资源不存在"));
             }
-            Route::MethodNotAllowed => {
-                return Err(ApiError::new(405, "METHOD_NOT_ALLOWED", "不支持的请求方法"));
+            Route::MethodNotAllowed(code) => {
+                return Err(ApiError::new(405, code, "不支持的请求方法"));
             }
             _ => {}
         }
@@ -187,9 +213,7 @@ impl Shared {
                 lock(&self.ledger).apply(&apply, now)
             }
             Route::Query(segment) => {
-                let out_refund_no = percent_decode(segment).ok_or_else(|| {
-                    ApiError::param_at("out_refund_no", &json!(segment), "编码错误", "url")
-                })?;
+                let out_refund_no = decode_segment(segment, "out_refund_no")?;
                 let sub_mchid = match query_param(request.query(), "sub_mchid") {
                     None => None,
                     Some(Some(s)) => Some(s),
@@ -204,7 +228,25 @@ impl Shared {
                 };
                 lock(&self.ledger).query(&out_refund_no, sub_mchid.as_deref(), now)
             }
-            Route::MethodNotAllowed | Route::NotFound => {
+            Route::GlobalApply => {
+                let apply = parse_global_apply(&request.body)?;
+                lock(&self.global).apply(&apply, now)
+            }
+            Route::GlobalQuery(key) => {
+                let scope = parse_query_scope(request.query())?;
+                match key {
+                    RefundKey::Id(segment) => {
+                        let refund_id = decode_segment(segment, "refund_id")?;
+                        lock(&self.global).query(RefundKey::Id(&refund_id), &scope, now)
+                    }
+                    RefundKey::OutRefundNo(segment) => {
+                        let out_refund_no = decode_segment(segment, "out_refund_no")?;
+                        let key = RefundKey::OutRefundNo(&out_refund_no);
+                        lock(&self.global).query(key, &scope, now)
+                    }
+                }
+            }
+            Route::MethodNotAllowed(_) | Route::NotFound => {
                 Err(ApiError::new(404, "NOT_FOUND", "请求的资源不存在"))
             }
         }
@@ -409,7 +451,7 @@ mod tests {
         assert!(matches!(route("POST", REFUNDS_PATH), Route::Apply));
         assert!(matches!(
             route("GET", REFUNDS_PATH),
-            Route::MethodNotAllowed
+            Route::MethodNotAllowed("METHOD_NOT_ALLOWED")
         ));
         assert!(matches!(
             route("GET", "/v3/refund/domestic/refunds/R%7C1"),
@@ -430,5 +472,45 @@ mod tests {
         assert!(is_refund_endpoint("/v3/refund/domestic/refunds/R1"));
         assert!(!is_refund_endpoint("/v3/refund/domestic/refundsX"));
         assert!(!is_refund_endpoint("/v3/certificates"));
+    }
+
+    #[test]
+    fn global_routes() {
+        assert!(matches!(
+            route("POST", GLOBAL_REFUNDS_PATH),
+            Route::GlobalApply
+        ));
+        assert!(matches!(
+            route("GET", GLOBAL_REFUNDS_PATH),
+            Route::MethodNotAllowed("REQUIRE_POST_METHOD")
+        ));
+        assert!(matches!(
+            route("GET", "/v3/global/refunds/id/5012"),
+            Route::GlobalQuery(RefundKey::Id("5012"))
+        ));
+        assert!(matches!(
+            route("GET", "/v3/global/refunds/out-refund-no/R%7C1"),
+            Route::GlobalQuery(RefundKey::OutRefundNo("R%7C1"))
+        ));
+        assert!(matches!(
+            route("POST", "/v3/global/refunds/id/5012"),
+            Route::MethodNotAllowed("METHOD_NOT_ALLOWED")
+        ));
+        for path in [
+            "/v3/global/refunds/id/",
+            "/v3/global/refunds/id",
+            "/v3/global/refunds/R1",
+            "/v3/global/refunds/out-refund-no/R1/x",
+        ] {
+            assert!(matches!(route("GET", path), Route::NotFound), "{path}");
+        }
+        assert!(matches!(
+            route("GET", GLOBAL_CERTIFICATES_PATH),
+            Route::Certificates
+        ));
+        assert!(is_refund_endpoint(GLOBAL_REFUNDS_PATH));
+        assert!(is_refund_endpoint("/v3/global/refunds/id/5012"));
+        assert!(!is_refund_endpoint("/v3/global/refundsX"));
+        assert!(!is_refund_endpoint(GLOBAL_CERTIFICATES_PATH));
     }
 }

@@ -1,0 +1,321 @@
+//! What the mainland and Global refund families share: order and refund storage, the
+//! platform's refund limits (PROTOCOL §4.6, §5.1), settlement timing and refund ids.
+//!
+//! A family's ledger ([`crate::ledger`], [`crate::global`]) owns a [`Book`] and adds its own
+//! request checks and JSON shapes around it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::clock::epoch_secs;
+use crate::error::ApiError;
+use crate::{FinalStatus, GlobalOrder, Order};
+
+/// Refunds are accepted within this long after payment.
+const REFUND_WINDOW: Duration = Duration::from_secs(365 * 86_400);
+/// Most refunds one order may have.
+pub(crate) const MAX_REFUNDS_PER_ORDER: usize = 50;
+/// Minimum gap between two refunds of one order when spacing is enforced.
+pub(crate) const ORDER_SPACING: Duration = Duration::from_secs(60);
+
+/// The facts about a paid order the shared refund rules need.
+pub(crate) trait PaidOrder: Clone {
+    /// Merchant order number, the key orders are stored under.
+    fn out_trade_no(&self) -> &str;
+    /// WeChat Pay order number.
+    fn transaction_id(&self) -> &str;
+    /// Amount paid, in minor units.
+    fn total(&self) -> i64;
+    /// When the payment succeeded.
+    fn paid_at(&self) -> SystemTime;
+    /// The state the order's refunds settle into.
+    fn final_status(&self) -> FinalStatus;
+}
+
+impl PaidOrder for Order {
+    fn out_trade_no(&self) -> &str {
+        &self.out_trade_no
+    }
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+    fn total(&self) -> i64 {
+        self.total
+    }
+    fn paid_at(&self) -> SystemTime {
+        self.paid_at
+    }
+    fn final_status(&self) -> FinalStatus {
+        self.final_status
+    }
+}
+
+impl PaidOrder for GlobalOrder {
+    fn out_trade_no(&self) -> &str {
+        &self.out_trade_no
+    }
+    fn transaction_id(&self) -> &str {
+        &self.transaction_id
+    }
+    fn total(&self) -> i64 {
+        self.total
+    }
+    fn paid_at(&self) -> SystemTime {
+        self.paid_at
+    }
+    fn final_status(&self) -> FinalStatus {
+        self.final_status
+    }
+}
+
+/// Where a refund is at a given time; each family names these states its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Not settled yet.
+    Processing,
+    /// Refunded, at this time.
+    Success(SystemTime),
+    /// Closed; its amount is refundable again.
+    Closed,
+    /// The original payment route failed.
+    Abnormal,
+}
+
+impl Stage {
+    /// The family's `status` string, given its name for the closed state, and the
+    /// `success_time` to show.
+    pub(crate) fn status(self, closed: &'static str) -> (&'static str, Option<SystemTime>) {
+        match self {
+            Stage::Processing => ("PROCESSING", None),
+            Stage::Success(t) => ("SUCCESS", Some(t)),
+            Stage::Closed => (closed, None),
+            Stage::Abnormal => ("ABNORMAL", None),
+        }
+    }
+}
+
+/// One recorded refund, with a copy of its order so rendering never needs the order again.
+#[derive(Debug, Clone)]
+pub(crate) struct RefundRecord<O> {
+    pub(crate) refund_id: String,
+    pub(crate) out_refund_no: String,
+    pub(crate) refund: i64,
+    /// `amount.from` as applied (an array).
+    pub(crate) from: Value,
+    pub(crate) created: SystemTime,
+    pub(crate) order: O,
+}
+
+impl<O> RefundRecord<O> {
+    /// A new refund of `order`, created `now`, with a fresh refund id.
+    fn new(
+        out_refund_no: &str,
+        refund: i64,
+        from: &Value,
+        order: O,
+        now: SystemTime,
+    ) -> RefundRecord<O> {
+        RefundRecord {
+            refund_id: next_refund_id(now),
+            out_refund_no: out_refund_no.to_string(),
+            refund,
+            from: from.clone(),
+            created: now,
+            order,
+        }
+    }
+}
+
+/// Next refund number; global so two simulators in one process never share ids.
+static REFUND_SEQ: AtomicU64 = AtomicU64::new(1);
+
+/// `50` + 28 digits: 14 from the clock, 14 from a counter.
+fn next_refund_id(now: SystemTime) -> String {
+    let seq = REFUND_SEQ.fetch_add(1, Ordering::Relaxed) % 100_000_000_000_000;
+    let secs = epoch_secs(now).rem_euclid(100_000_000_000_000);
+    format!("50{secs:014}{seq:014}")
+}
+
+/// The orders and refunds of one family.
+#[derive(Debug)]
+pub(crate) struct Book<O> {
+    settle_after: Duration,
+    enforce_order_spacing: bool,
+    orders: HashMap<String, O>,
+    /// transaction_id → out_trade_no.
+    by_transaction: HashMap<String, String>,
+    /// out_refund_no → refund (refund numbers are unique per merchant).
+    refunds: HashMap<String, RefundRecord<O>>,
+    /// refund_id → out_refund_no.
+    by_refund_id: HashMap<String, String>,
+    /// out_trade_no → its refunds' out_refund_no, oldest first.
+    order_refunds: HashMap<String, Vec<String>>,
+}
+
+impl<O: PaidOrder> Book<O> {
+    /// An empty book with the given settlement delay and spacing rule.
+    pub(crate) fn new(settle_after: Duration, enforce_order_spacing: bool) -> Book<O> {
+        Book {
+            settle_after,
+            enforce_order_spacing,
+            orders: HashMap::new(),
+            by_transaction: HashMap::new(),
+            refunds: HashMap::new(),
+            by_refund_id: HashMap::new(),
+            order_refunds: HashMap::new(),
+        }
+    }
+
+    /// Adds (or replaces) an order, keyed by `out_trade_no`.
+    pub(crate) fn add_order(&mut self, order: O) {
+        if let Some(old) = self.orders.get(order.out_trade_no()) {
+            self.by_transaction.remove(old.transaction_id());
+        }
+        self.by_transaction.insert(
+            order.transaction_id().to_string(),
+            order.out_trade_no().to_string(),
+        );
+        self.orders.insert(order.out_trade_no().to_string(), order);
+    }
+
+    /// Finds the order a request refers to (`transaction_id` wins when both are given);
+    /// `not_found` is the family's answer for an unknown order.
+    pub(crate) fn find_order(
+        &self,
+        transaction_id: Option<&str>,
+        out_trade_no: Option<&str>,
+        not_found: ApiError,
+    ) -> Result<&O, ApiError> {
+        let key = match transaction_id {
+            Some(tx) => self.by_transaction.get(tx).map(String::as_str),
+            None => out_trade_no,
+        };
+        let order = key.and_then(|key| self.orders.get(key)).ok_or(not_found)?;
+        if out_trade_no.is_some_and(|given| given != order.out_trade_no()) {
+            return Err(ApiError::invalid("transaction_id与out_trade_no不匹配"));
+        }
+        Ok(order)
+    }
+
+    /// Idempotency: the refund already recorded under `out_refund_no` when it is for the
+    /// same order and amount (a retry), `None` for a new number, an error otherwise.
+    pub(crate) fn retry_of(
+        &self,
+        out_refund_no: &str,
+        out_trade_no: &str,
+        refund: i64,
+    ) -> Result<Option<&RefundRecord<O>>, ApiError> {
+        match self.refunds.get(out_refund_no) {
+            None => Ok(None),
+            Some(existing)
+                if existing.order.out_trade_no() == out_trade_no && existing.refund == refund =>
+            {
+                Ok(Some(existing))
+            }
+            Some(_) => Err(ApiError::invalid(
+                "退款单号已存在，但订单或退款金额与原退款申请不一致",
+            )),
+        }
+    }
+
+    /// Records a new refund of `order` if the platform's limits allow it (see
+    /// [`Book::admit`]); returns a copy of the new record.
+    pub(crate) fn open(
+        &mut self,
+        order: O,
+        out_refund_no: &str,
+        refund: i64,
+        from: &Value,
+        now: SystemTime,
+    ) -> Result<RefundRecord<O>, ApiError> {
+        self.admit(&order, refund, now)?;
+        let record = RefundRecord::new(out_refund_no, refund, from, order, now);
+        self.order_refunds
+            .entry(record.order.out_trade_no().to_string())
+            .or_default()
+            .push(record.out_refund_no.clone());
+        self.by_refund_id
+            .insert(record.refund_id.clone(), record.out_refund_no.clone());
+        self.refunds
+            .insert(record.out_refund_no.clone(), record.clone());
+        Ok(record)
+    }
+
+    /// The platform's limits on a new refund of `order`: the one-year window, at most 50
+    /// refunds, the refundable amount and (when enforced) one refund per order a minute.
+    fn admit(&self, order: &O, refund: i64, now: SystemTime) -> Result<(), ApiError> {
+        let window_closed = order
+            .paid_at()
+            .checked_add(REFUND_WINDOW)
+            .is_some_and(|deadline| deadline < now);
+        if window_closed {
+            return Err(ApiError::invalid("订单已超过退款期限"));
+        }
+        let existing = self.refunds_of(order.out_trade_no());
+        if existing.len() >= MAX_REFUNDS_PER_ORDER {
+            return Err(ApiError::invalid("订单退款次数已达50次上限"));
+        }
+        // Closed refunds give their amount back; every other state still holds it.
+        let held: i64 = existing
+            .iter()
+            .filter(|r| self.stage(r, now) != Stage::Closed)
+            .map(|r| r.refund)
+            .sum();
+        if held.saturating_add(refund) > order.total() {
+            return Err(ApiError::invalid("申请退款金额超过订单可退金额"));
+        }
+        if self.enforce_order_spacing {
+            let last = existing.iter().map(|r| r.created).max();
+            let too_soon = last
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|gap| gap < ORDER_SPACING);
+            if too_soon {
+                return Err(ApiError::new(
+                    429,
+                    "FREQUENCY_LIMITED",
+                    "频率限制，同一订单两次退款需间隔1分钟",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The refund with this merchant refund number.
+    pub(crate) fn refund(&self, out_refund_no: &str) -> Option<&RefundRecord<O>> {
+        self.refunds.get(out_refund_no)
+    }
+
+    /// The refund with this WeChat Pay refund id.
+    pub(crate) fn refund_by_id(&self, refund_id: &str) -> Option<&RefundRecord<O>> {
+        self.by_refund_id
+            .get(refund_id)
+            .and_then(|no| self.refunds.get(no))
+    }
+
+    /// Every refund of an order, oldest first.
+    pub(crate) fn refunds_of(&self, out_trade_no: &str) -> Vec<&RefundRecord<O>> {
+        self.order_refunds
+            .get(out_trade_no)
+            .map(|nos| nos.iter().filter_map(|no| self.refunds.get(no)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stage at `now`: processing until `settle_after` has passed, then the order's final
+    /// state.
+    pub(crate) fn stage(&self, record: &RefundRecord<O>, now: SystemTime) -> Stage {
+        let elapsed = now.duration_since(record.created).unwrap_or_default();
+        if elapsed < self.settle_after {
+            return Stage::Processing;
+        }
+        match record.order.final_status() {
+            FinalStatus::Success => {
+                Stage::Success(record.created.checked_add(self.settle_after).unwrap_or(now))
+            }
+            FinalStatus::Closed => Stage::Closed,
+            FinalStatus::Abnormal => Stage::Abnormal,
+        }
+    }
+}

@@ -51,6 +51,12 @@ typedef enum wxrefund_status {
 // Opaque client handle. Never dereferenced: its address is a registry key.
 typedef struct wxrefund_client wxrefund_client;
 
+// The callback's C type; see `wxrefund_client_new_with_token_provider`.
+typedef int (*wxrefund_access_token_fn)(void *user_data,
+                                        const char *rejected_token,
+                                        char *token_out,
+                                        size_t token_capacity);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -85,6 +91,30 @@ const char *wxrefund_status_name(int status);
 enum wxrefund_status wxrefund_client_new(const char *config_json,
                                          struct wxrefund_client **client_out,
                                          char **error_json_out);
+
+// Creates a WeCom client whose access tokens come from the host, e.g. from
+// a cache shared by a fleet of terminals. `config_json` is a `"wecom"`
+// configuration without `corpid`/`corpsecret`/`access_token`.
+//
+// The library calls `provider(user_data, rejected_token, token_out,
+// token_capacity)` when it needs a token: write a NUL-terminated token of
+// at most `token_capacity - 1` bytes (capacity is 1024) to `token_out` and
+// return 0; any other return value fails the call in progress.
+// `rejected_token` is NULL, or the token WeCom just refused (expired or
+// revoked): then return a fresh one. The library never calls the provider
+// concurrently, but may call it from any thread that uses the client;
+// `user_data` must stay valid until `wxrefund_client_free` returns.
+//
+// - `provider`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
+//
+// # Safety
+// As for `wxrefund_client_new`; `provider` must be a function of the
+// `wxrefund_access_token_fn` type, safe to call with `user_data`.
+enum wxrefund_status wxrefund_client_new_with_token_provider(const char *config_json,
+                                                             wxrefund_access_token_fn provider,
+                                                             void *user_data,
+                                                             struct wxrefund_client **client_out,
+                                                             char **error_json_out);
 
 // Frees a client. Waits for calls in flight on this client to finish, then
 // zeroes its secrets.

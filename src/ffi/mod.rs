@@ -11,13 +11,16 @@
 mod boundary;
 mod handles;
 mod strings;
+mod token;
 
-use crate::{Client, ErrorKind};
+use crate::{Client, Config, ErrorKind};
 use boundary::{boundary, write_out};
-use std::ffi::{c_char, c_int};
+use std::ffi::{c_char, c_int, c_void};
+use std::sync::Arc;
 use strings::{input_str, output_string};
 
 pub use handles::wxrefund_client;
+pub use token::wxrefund_access_token_fn;
 
 /// Result of every fallible function. The numbers are fixed forever.
 #[repr(C)]
@@ -166,6 +169,45 @@ pub unsafe extern "C" fn wxrefund_client_new(
         let client = Client::from_json(config)?;
         let handle = handles::register(client);
         unsafe { write_out(client_out, handle) };
+        Ok(())
+    })
+}
+
+/// Creates a WeCom client whose access tokens come from the host, e.g. from
+/// a cache shared by a fleet of terminals. `config_json` is a `"wecom"`
+/// configuration without `corpid`/`corpsecret`/`access_token`.
+///
+/// The library calls `provider(user_data, rejected_token, token_out,
+/// token_capacity)` when it needs a token: write a NUL-terminated token of
+/// at most `token_capacity - 1` bytes (capacity is 1024) to `token_out` and
+/// return 0; any other return value fails the call in progress.
+/// `rejected_token` is NULL, or the token WeCom just refused (expired or
+/// revoked): then return a fresh one. The library never calls the provider
+/// concurrently, but may call it from any thread that uses the client;
+/// `user_data` must stay valid until `wxrefund_client_free` returns.
+///
+/// - `provider`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
+///
+/// # Safety
+/// As for `wxrefund_client_new`; `provider` must be a function of the
+/// `wxrefund_access_token_fn` type, safe to call with `user_data`.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_client_new_with_token_provider(
+    config_json: *const c_char,
+    provider: wxrefund_access_token_fn,
+    user_data: *mut c_void,
+    client_out: *mut *mut wxrefund_client,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || {
+        let config = unsafe { input_str(config_json, "config_json") }?;
+        if client_out.is_null() {
+            return Err(strings::null_argument("client_out"));
+        }
+        let provider = token::CallbackProvider::new(provider, user_data)?;
+        let client =
+            Client::with_access_token_provider(Config::from_json(config)?, Arc::new(provider))?;
+        unsafe { write_out(client_out, handles::register(client)) };
         Ok(())
     })
 }

@@ -31,6 +31,16 @@ start_sim() {
 start_sim domestic
 start_sim global --family global
 start_sim institution --family global --mode institution
+start_sim wecom --family wecom
+# The host-callback configuration, and a token as a host-side cache would hold it.
+python3 - "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt" <<'PY'
+import json, sys, urllib.parse, urllib.request
+config = json.load(open(sys.argv[1]))
+query = urllib.parse.urlencode({"corpid": config.pop("corpid"), "corpsecret": config.pop("corpsecret")})
+json.dump(config, open(sys.argv[2], "w"))
+answer = json.load(urllib.request.urlopen(config["base_url"] + "/cgi-bin/gettoken?" + query))
+open(sys.argv[3], "w").write(answer["access_token"])
+PY
 
 VALGRIND=(valgrind --quiet --error-exitcode=99 --leak-check=full
           --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect)
@@ -43,3 +53,4 @@ run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"
 run "$OUT/global_test" "$OUT/global.json" G20261122000001 10000 USD
 run "$OUT/global_test" "$OUT/institution.json" G20261122000009 20000 EUR
+run "$OUT/wecom_test" "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"

@@ -46,6 +46,10 @@ typedef enum wxrefund_status {
   WXREFUND_STATUS_PANIC = 12,
   // An unexpected internal error. Please report it.
   WXREFUND_STATUS_INTERNAL = 13,
+  // A signed timestamp is outside the allowed window (replayed message, or a wrong clock).
+  WXREFUND_STATUS_TIMESTAMP_OUT_OF_WINDOW = 14,
+  // A notification's envelope is malformed.
+  WXREFUND_STATUS_MALFORMED_NOTIFICATION = 15,
 } wxrefund_status;
 
 // Opaque client handle. Never dereferenced: its address is a registry key.
@@ -172,6 +176,37 @@ enum wxrefund_status wxrefund_refund_query(const struct wxrefund_client *client,
                                            const char *query_json,
                                            char **response_json_out,
                                            char **error_json_out);
+
+// Verifies and decrypts a refund notification the host received.
+//
+// - `headers_json`: a JSON object of the request's headers as strings
+//   (names in any case; CGI names such as `HTTP_WECHATPAY_SIGNATURE` work).
+//   For WeCom callbacks: the callback URL's query parameters
+//   `msg_signature`, `timestamp` and `nonce`. Not NULL.
+// - `body`, `body_len`: the raw request body, exactly as received (it is
+//   what was signed). `body` may be NULL only when `body_len` is 0.
+// - On success `*result_json_out` receives `{"id", "event_type",
+//   "create_time", "resource_type", "summary", "refund": {...decrypted
+//   refund..., "wxrefund": {...normalized...}}, "reply": {"http_status":
+//   200, "body": ""}}`. Duplicates of one notification share `id`: process
+//   each `id` once.
+// - On failure the error JSON carries `"reply": {"http_status", "body"}`:
+//   answer exactly that, and the platform delivers again later. Statuses:
+//   `VERIFICATION_FAILED` (bad or probe signature, unknown key),
+//   `TIMESTAMP_OUT_OF_WINDOW`, `DECRYPTION_FAILED` (wrong APIv3 key or
+//   EncodingAESKey), `MALFORMED_NOTIFICATION`.
+//
+// Thread-safe. `error_json_out` may be NULL; strings are freed with `wxrefund_string_free`.
+//
+// # Safety
+// Non-NULL pointers must be valid: `headers_json` up to its NUL, `body` for
+// `body_len` bytes, the outputs for writes.
+enum wxrefund_status wxrefund_notification_parse(const struct wxrefund_client *client,
+                                                 const char *headers_json,
+                                                 const uint8_t *body,
+                                                 size_t body_len,
+                                                 char **result_json_out,
+                                                 char **error_json_out);
 
 // Frees a string returned by this library. NULL is ignored, and so is a
 // pointer this library did not return or already freed (checked against a

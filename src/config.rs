@@ -142,6 +142,12 @@ pub struct Config {
     /// WeCom: a fixed access token supplied by the host, instead of `corpid` + `corpsecret`.
     #[serde(default)]
     pub access_token: Option<Secret>,
+    /// WeCom: the callback Token of the 对外收款 app (verifies `msg_signature`).
+    #[serde(default)]
+    pub callback_token: Option<Secret>,
+    /// WeCom: the callback EncodingAESKey (43 characters) that decrypts callbacks.
+    #[serde(default)]
+    pub encoding_aes_key: Option<Secret>,
     /// WeCom: minimum seconds between two refund requests for one order,
     /// enforced locally (the platform allows one a minute). Default 60; 0 turns it off.
     #[serde(default = "defaults::order_spacing_secs")]
@@ -214,6 +220,8 @@ impl Config {
             corpid: None,
             corpsecret: None,
             access_token: None,
+            callback_token: None,
+            encoding_aes_key: None,
             order_spacing_secs: defaults::order_spacing_secs(),
         }
     }
@@ -328,6 +336,8 @@ impl Config {
             ("corpid", self.corpid.is_some()),
             ("corpsecret", self.corpsecret.is_some()),
             ("access_token", self.access_token.is_some()),
+            ("callback_token", self.callback_token.is_some()),
+            ("encoding_aes_key", self.encoding_aes_key.is_some()),
         ];
         let unused = if self.family == Family::WeCom {
             &apiv3_only[..]

@@ -31,6 +31,10 @@ pub enum ErrorKind {
     VerificationFailed,
     /// Authenticated encryption failed (wrong APIv3 key or corrupted payload).
     DecryptionFailed,
+    /// A signed timestamp is outside the allowed window (replay or a wrong clock).
+    TimestampOutOfWindow,
+    /// A notification's envelope is not what WeChat Pay or WeCom sends.
+    MalformedNotification,
     /// A bug: the library panicked; the panic was contained.
     Panic,
     /// A bug or an unexpected state inside the library.
@@ -52,6 +56,8 @@ impl ErrorKind {
             ErrorKind::RateLimited => "RATE_LIMITED",
             ErrorKind::VerificationFailed => "VERIFICATION_FAILED",
             ErrorKind::DecryptionFailed => "DECRYPTION_FAILED",
+            ErrorKind::TimestampOutOfWindow => "TIMESTAMP_OUT_OF_WINDOW",
+            ErrorKind::MalformedNotification => "MALFORMED_NOTIFICATION",
             ErrorKind::Panic => "PANIC",
             ErrorKind::Internal => "INTERNAL",
         }
@@ -92,6 +98,40 @@ pub struct ErrorDetails {
     pub outcome_unknown: bool,
     /// Seconds to wait before sending again (the local WeCom order guard).
     pub retry_after_secs: Option<u64>,
+    /// For a notification that failed: what to answer the platform.
+    pub reply: Option<Reply>,
+}
+
+/// The HTTP answer a host gives the platform for a notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status: 200 to acknowledge; 4xx/5xx make the platform deliver again later.
+    pub http_status: u16,
+    /// Response body (JSON; empty on success).
+    pub body: String,
+}
+
+impl Reply {
+    /// The acknowledgement of a notification that was verified and decrypted.
+    pub fn success() -> Reply {
+        Reply {
+            http_status: 200,
+            body: String::new(),
+        }
+    }
+
+    /// A refusal; WeChat Pay redelivers on its schedule.
+    pub fn failure(http_status: u16) -> Reply {
+        Reply {
+            http_status,
+            body: r#"{"code":"FAIL","message":"失败"}"#.into(),
+        }
+    }
+
+    /// `{"http_status", "body"}`.
+    pub fn to_json(&self) -> Value {
+        json!({"http_status": self.http_status, "body": self.body})
+    }
 }
 
 impl Error {
@@ -109,6 +149,7 @@ impl Error {
             retryable: false,
             outcome_unknown: false,
             retry_after_secs: None,
+            reply: None,
         }))
     }
 
@@ -178,6 +219,9 @@ impl Error {
         }
         if let Some(seconds) = self.retry_after_secs {
             object.insert("retry_after_secs".into(), json!(seconds));
+        }
+        if let Some(reply) = &self.reply {
+            object.insert("reply".into(), reply.to_json());
         }
         object.insert("retryable".into(), json!(self.retryable));
         object.insert("outcome_unknown".into(), json!(self.outcome_unknown));

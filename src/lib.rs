@@ -26,6 +26,7 @@ mod crypto;
 mod error;
 pub mod ffi;
 mod http;
+mod notify;
 mod refund;
 mod v3;
 mod wecom_api;
@@ -34,7 +35,8 @@ pub use config::{
     Config, Family, Mode, Secret, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, MAX_JSON_BYTES,
     WECOM_BASE_URL,
 };
-pub use error::{Error, ErrorDetails, ErrorKind, Result};
+pub use error::{Error, ErrorDetails, ErrorKind, Reply, Result};
+pub use notify::{Headers, Notification};
 pub use refund::{domestic, global, wecom};
 pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
 pub use wecom_api::AccessTokenProvider;
@@ -136,6 +138,24 @@ impl Client {
             Backend::Global(client) => client.query(query),
             Backend::WeCom(client) => client.query(query),
         }
+    }
+
+    /// Verifies and decrypts a refund notification: `headers` as received
+    /// (any case, CGI `HTTP_` names accepted), `body` the exact bytes received.
+    /// On error, `error.reply` says what to answer the platform.
+    pub fn parse_notification(&self, headers: &Headers, body: &[u8]) -> Result<Notification> {
+        let parsed = match &self.backend {
+            Backend::Domestic(client) => notify::parse_apiv3(client.api(), headers, body),
+            Backend::Global(client) => notify::parse_apiv3(client.api(), headers, body),
+            Backend::WeCom(client) => client.parse_notification(headers, body),
+        };
+        parsed.map_err(notify::with_reply)
+    }
+
+    /// As [`Client::parse_notification`], with the headers as a JSON object of strings.
+    pub fn parse_notification_json(&self, headers_json: &str, body: &[u8]) -> Result<Notification> {
+        let headers = Headers::from_json(headers_json).map_err(notify::with_reply)?;
+        self.parse_notification(&headers, body)
     }
 
     /// Queries one refund described by JSON (`{"out_refund_no": ...}` or `{"refund_id": ...}`).

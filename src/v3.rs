@@ -172,6 +172,23 @@ impl ApiV3 {
         ))
     }
 
+    /// Verifies a notification's signature headers over `body`, with the same
+    /// keys and window as responses.
+    pub(crate) fn verify_notification<'h>(
+        &self,
+        header: impl Fn(&str) -> Option<&'h str>,
+        body: &[u8],
+    ) -> Result<()> {
+        verify_signed(header, body, unix_now(), self.max_skew, |serial| {
+            self.key_for(serial)
+        })
+    }
+
+    /// Decrypts an AEAD resource with the APIv3 key.
+    pub(crate) fn decrypt(&self, resource: &EncryptedResource) -> Result<Vec<u8>> {
+        aead_decrypt(&self.apiv3_key, resource)
+    }
+
     /// The key for `serial`: the public key, or a platform certificate
     /// (downloaded when unknown, at most once a minute).
     fn key_for(&self, serial: &str) -> Result<Arc<VerifyingKey>> {
@@ -357,7 +374,8 @@ pub(crate) fn verify_signed<'h>(
         )
     })?;
     if now.abs_diff(ts) > max_skew {
-        return Err(Error::verification(
+        return Err(Error::new(
+            ErrorKind::TimestampOutOfWindow,
             "timestamp_out_of_window",
             format!(
                 "Wechatpay-Timestamp is {} s {} our clock (allowed: {max_skew} s); check the host clock (NTP)",

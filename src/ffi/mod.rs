@@ -54,10 +54,14 @@ pub enum wxrefund_status {
     Panic = 12,
     /// An unexpected internal error. Please report it.
     Internal = 13,
+    /// A signed timestamp is outside the allowed window (replayed message, or a wrong clock).
+    TimestampOutOfWindow = 14,
+    /// A notification's envelope is malformed.
+    MalformedNotification = 15,
 }
 
 impl wxrefund_status {
-    const ALL: [wxrefund_status; 14] = [
+    const ALL: [wxrefund_status; 16] = [
         wxrefund_status::Ok,
         wxrefund_status::InvalidArgument,
         wxrefund_status::InvalidJson,
@@ -72,6 +76,8 @@ impl wxrefund_status {
         wxrefund_status::DecryptionFailed,
         wxrefund_status::Panic,
         wxrefund_status::Internal,
+        wxrefund_status::TimestampOutOfWindow,
+        wxrefund_status::MalformedNotification,
     ];
 
     pub(crate) fn of(kind: ErrorKind) -> wxrefund_status {
@@ -89,6 +95,8 @@ impl wxrefund_status {
             ErrorKind::DecryptionFailed => wxrefund_status::DecryptionFailed,
             ErrorKind::Panic => wxrefund_status::Panic,
             ErrorKind::Internal => wxrefund_status::Internal,
+            ErrorKind::TimestampOutOfWindow => wxrefund_status::TimestampOutOfWindow,
+            ErrorKind::MalformedNotification => wxrefund_status::MalformedNotification,
         }
     }
 
@@ -108,6 +116,8 @@ impl wxrefund_status {
             wxrefund_status::DecryptionFailed => c"DECRYPTION_FAILED",
             wxrefund_status::Panic => c"PANIC",
             wxrefund_status::Internal => c"INTERNAL",
+            wxrefund_status::TimestampOutOfWindow => c"TIMESTAMP_OUT_OF_WINDOW",
+            wxrefund_status::MalformedNotification => c"MALFORMED_NOTIFICATION",
         }
     }
 }
@@ -296,6 +306,57 @@ pub unsafe extern "C" fn wxrefund_refund_query(
             Client::query_refund_json,
         )
     }
+}
+
+/// Verifies and decrypts a refund notification the host received.
+///
+/// - `headers_json`: a JSON object of the request's headers as strings
+///   (names in any case; CGI names such as `HTTP_WECHATPAY_SIGNATURE` work).
+///   For WeCom callbacks: the callback URL's query parameters
+///   `msg_signature`, `timestamp` and `nonce`. Not NULL.
+/// - `body`, `body_len`: the raw request body, exactly as received (it is
+///   what was signed). `body` may be NULL only when `body_len` is 0.
+/// - On success `*result_json_out` receives `{"id", "event_type",
+///   "create_time", "resource_type", "summary", "refund": {...decrypted
+///   refund..., "wxrefund": {...normalized...}}, "reply": {"http_status":
+///   200, "body": ""}}`. Duplicates of one notification share `id`: process
+///   each `id` once.
+/// - On failure the error JSON carries `"reply": {"http_status", "body"}`:
+///   answer exactly that, and the platform delivers again later. Statuses:
+///   `VERIFICATION_FAILED` (bad or probe signature, unknown key),
+///   `TIMESTAMP_OUT_OF_WINDOW`, `DECRYPTION_FAILED` (wrong APIv3 key or
+///   EncodingAESKey), `MALFORMED_NOTIFICATION`.
+///
+/// Thread-safe. `error_json_out` may be NULL; strings are freed with `wxrefund_string_free`.
+///
+/// # Safety
+/// Non-NULL pointers must be valid: `headers_json` up to its NUL, `body` for
+/// `body_len` bytes, the outputs for writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_notification_parse(
+    client: *const wxrefund_client,
+    headers_json: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    result_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || {
+        let headers = unsafe { input_str(headers_json, "headers_json") }?;
+        if result_json_out.is_null() {
+            return Err(strings::null_argument("result_json_out"));
+        }
+        let body: &[u8] = match (body.is_null(), body_len) {
+            (_, 0) => &[],
+            (true, _) => return Err(strings::null_argument("body")),
+            // SAFETY: the caller promises `body` is readable for `body_len` bytes.
+            (false, len) => unsafe { std::slice::from_raw_parts(body, len) },
+        };
+        let notification =
+            handles::with_client(client, |c| c.parse_notification_json(headers, body))?;
+        unsafe { write_out(result_json_out, output_string(&notification.to_json())) };
+        Ok(())
+    })
 }
 
 /// The shape of every client operation: JSON in, a refund JSON out.

@@ -186,6 +186,11 @@ pub(crate) struct Domestic {
 }
 
 impl Domestic {
+    /// The signed channel, also used to verify notifications.
+    pub(crate) fn api(&self) -> &ApiV3 {
+        &self.api
+    }
+
     pub(crate) fn new(config: &Config) -> Result<Domestic> {
         Ok(Domestic {
             api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates")?,

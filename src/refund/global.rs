@@ -156,6 +156,11 @@ pub(crate) struct Global {
 }
 
 impl Global {
+    /// The signed channel, also used to verify notifications.
+    pub(crate) fn api(&self) -> &ApiV3 {
+        &self.api
+    }
+
     pub(crate) fn new(config: &Config) -> Result<Global> {
         let api = ApiV3::new(config, GLOBAL_BASE_URL, "/v3/global/certificates")?;
         Ok(Global {

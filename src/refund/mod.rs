@@ -112,8 +112,18 @@ impl Refund {
     /// Wraps a platform object: its status is in `status`, its WeChat refund
     /// id in `id_field`. No status means the request was only accepted.
     pub(crate) fn from_fields(fields: Map<String, Value>, id_field: &str) -> Refund {
+        Refund::from_fields_named(fields, id_field, "status")
+    }
+
+    /// As [`Refund::from_fields`], with the status in `status_field`
+    /// (notifications call it `refund_status`).
+    pub(crate) fn from_fields_named(
+        fields: Map<String, Value>,
+        id_field: &str,
+        status_field: &str,
+    ) -> Refund {
         let text = |name: &str| fields.get(name).and_then(Value::as_str);
-        let status = text("status").map_or(RefundStatus::Accepted, RefundStatus::from_platform);
+        let status = text(status_field).map_or(RefundStatus::Accepted, RefundStatus::from_platform);
         let refund_id = text(id_field).map(str::to_string);
         Refund {
             status,

@@ -6,6 +6,8 @@ use super::{
 };
 use crate::config::{Config, WECOM_BASE_URL};
 use crate::error::{Error, ErrorKind, Result};
+use crate::notify::wecom::CallbackKeys;
+use crate::notify::{Headers, Notification};
 use crate::wecom_api::{AccessTokenProvider, WeComApi};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -142,6 +144,7 @@ pub(crate) struct WeCom {
     mchid: String,
     appid: String,
     spacing: OrderSpacing,
+    callback: Option<CallbackKeys>,
 }
 
 impl WeCom {
@@ -150,7 +153,23 @@ impl WeCom {
         provider: Option<Arc<dyn AccessTokenProvider>>,
     ) -> Result<WeCom> {
         config.check_common()?;
+        let callback = match (&config.callback_token, &config.encoding_aes_key) {
+            (Some(token), Some(key)) => Some(CallbackKeys::new(
+                token,
+                key,
+                config.corpid.clone(),
+                config.max_clock_skew_secs,
+            )?),
+            (None, None) => None,
+            _ => {
+                return Err(Error::config(
+                    "callback_token",
+                    "callback_token and encoding_aes_key go together",
+                ))
+            }
+        };
         Ok(WeCom {
+            callback,
             api: WeComApi::new(config, WECOM_BASE_URL, provider)?,
             mchid: config.mchid.clone(),
             // Checked present by `check_common` for the WeCom family.
@@ -180,6 +199,17 @@ impl WeCom {
                 }
                 Err(error)
             }
+        }
+    }
+
+    /// A refund callback: `params` are the callback URL's query parameters.
+    pub(crate) fn parse_notification(&self, params: &Headers, body: &[u8]) -> Result<Notification> {
+        match &self.callback {
+            Some(keys) => keys.parse(params, body),
+            None => Err(Error::config(
+                "callback_token",
+                "configure callback_token and encoding_aes_key to parse WeCom callbacks",
+            )),
         }
     }
 

@@ -1,18 +1,19 @@
-//! What the mainland and Global refund families share: order and refund storage, the
-//! platform's refund limits (PROTOCOL §4.6, §5.1), settlement timing and refund ids.
+//! What the refund families (mainland, Global, WeCom) share: order and refund storage, the
+//! platform's refund limits (PROTOCOL §4.6, §5.1, §6.2), settlement timing and refund ids.
 //!
-//! A family's ledger ([`crate::ledger`], [`crate::global`]) owns a [`Book`] and adds its own
-//! request checks and JSON shapes around it.
+//! A family's ledger ([`crate::ledger`], [`crate::global`], [`crate::wecom`]) owns a
+//! [`Book`] and adds its own request checks and JSON shapes around it. The book refuses a
+//! request with a [`Refusal`], which each family turns into its own error answer.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::clock::epoch_secs;
+use crate::clock::{epoch_secs, rfc3339_cst};
 use crate::error::ApiError;
-use crate::{FinalStatus, GlobalOrder, Order};
+use crate::{FinalStatus, GlobalOrder, Order, WeComOrder};
 
 /// Refunds are accepted within this long after payment.
 const REFUND_WINDOW: Duration = Duration::from_secs(365 * 86_400);
@@ -35,39 +36,62 @@ pub(crate) trait PaidOrder: Clone {
     fn final_status(&self) -> FinalStatus;
 }
 
-impl PaidOrder for Order {
-    fn out_trade_no(&self) -> &str {
-        &self.out_trade_no
-    }
-    fn transaction_id(&self) -> &str {
-        &self.transaction_id
-    }
-    fn total(&self) -> i64 {
-        self.total
-    }
-    fn paid_at(&self) -> SystemTime {
-        self.paid_at
-    }
-    fn final_status(&self) -> FinalStatus {
-        self.final_status
-    }
+/// Implements [`PaidOrder`] for order types that have the fields under the same names.
+macro_rules! paid_order {
+    ($($order:ty),+) => {$(
+        impl PaidOrder for $order {
+            fn out_trade_no(&self) -> &str {
+                &self.out_trade_no
+            }
+            fn transaction_id(&self) -> &str {
+                &self.transaction_id
+            }
+            fn total(&self) -> i64 {
+                self.total
+            }
+            fn paid_at(&self) -> SystemTime {
+                self.paid_at
+            }
+            fn final_status(&self) -> FinalStatus {
+                self.final_status
+            }
+        }
+    )+};
 }
 
-impl PaidOrder for GlobalOrder {
-    fn out_trade_no(&self) -> &str {
-        &self.out_trade_no
-    }
-    fn transaction_id(&self) -> &str {
-        &self.transaction_id
-    }
-    fn total(&self) -> i64 {
-        self.total
-    }
-    fn paid_at(&self) -> SystemTime {
-        self.paid_at
-    }
-    fn final_status(&self) -> FinalStatus {
-        self.final_status
+paid_order!(Order, GlobalOrder, WeComOrder);
+
+/// Why the shared rules refuse a refund request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The refund number is taken by a refund of another order or amount.
+    ConflictingReuse,
+    /// The order was paid more than a year ago.
+    WindowClosed,
+    /// The order already has [`MAX_REFUNDS_PER_ORDER`] refunds.
+    TooManyRefunds,
+    /// The refund exceeds what is left of the order.
+    ExceedsRefundable,
+    /// The previous refund of the order is less than [`ORDER_SPACING`] old.
+    TooFrequent,
+}
+
+/// The APIv3 answer (mainland and Global) to a refusal.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::ConflictingReuse => {
+                ApiError::invalid("退款单号已存在，但订单或退款金额与原退款申请不一致")
+            }
+            Refusal::WindowClosed => ApiError::invalid("订单已超过退款期限"),
+            Refusal::TooManyRefunds => ApiError::invalid("订单退款次数已达50次上限"),
+            Refusal::ExceedsRefundable => ApiError::invalid("申请退款金额超过订单可退金额"),
+            Refusal::TooFrequent => ApiError::new(
+                429,
+                "FREQUENCY_LIMITED",
+                "频率限制，同一订单两次退款需间隔1分钟",
+            ),
+        }
     }
 }
 
@@ -126,6 +150,39 @@ impl<O> RefundRecord<O> {
             created: now,
             order,
         }
+    }
+}
+
+/// The fields the mainland `Refund` object and the WeCom refund detail share (PROTOCOL
+/// §4.3, §6.3): the refund and order numbers, the original-route channel and the creation
+/// time. `status` and `success_time` come from [`Book::set_status`].
+pub(crate) fn original_route_refund<O: PaidOrder>(record: &RefundRecord<O>) -> Value {
+    json!({
+        "refund_id": record.refund_id,
+        "out_refund_no": record.out_refund_no,
+        "transaction_id": record.order.transaction_id(),
+        "out_trade_no": record.order.out_trade_no(),
+        "channel": "ORIGINAL",
+        "user_received_account": "支付用户零钱",
+        "create_time": rfc3339_cst(record.created),
+    })
+}
+
+/// A family's view of its refunds: how one renders, and from that every refund of an order.
+pub(crate) trait RefundViews<O: PaidOrder> {
+    /// The family's book.
+    fn book(&self) -> &Book<O>;
+
+    /// The refund as the family's query endpoint returns it at `now`.
+    fn render(&self, record: &RefundRecord<O>, now: SystemTime) -> Value;
+
+    /// Every refund of an order as the query returns it, oldest first.
+    fn refunds_for_order(&self, out_trade_no: &str, now: SystemTime) -> Vec<Value> {
+        self.book()
+            .refunds_of(out_trade_no)
+            .into_iter()
+            .map(|r| self.render(r, now))
+            .collect()
     }
 }
 
@@ -193,11 +250,16 @@ impl<O: PaidOrder> Book<O> {
             Some(tx) => self.by_transaction.get(tx).map(String::as_str),
             None => out_trade_no,
         };
-        let order = key.and_then(|key| self.orders.get(key)).ok_or(not_found)?;
+        let order = key.and_then(|key| self.order(key)).ok_or(not_found)?;
         if out_trade_no.is_some_and(|given| given != order.out_trade_no()) {
             return Err(ApiError::invalid("transaction_id与out_trade_no不匹配"));
         }
         Ok(order)
+    }
+
+    /// The order with this merchant order number.
+    pub(crate) fn order(&self, out_trade_no: &str) -> Option<&O> {
+        self.orders.get(out_trade_no)
     }
 
     /// Idempotency: the refund already recorded under `out_refund_no` when it is for the
@@ -207,7 +269,7 @@ impl<O: PaidOrder> Book<O> {
         out_refund_no: &str,
         out_trade_no: &str,
         refund: i64,
-    ) -> Result<Option<&RefundRecord<O>>, ApiError> {
+    ) -> Result<Option<&RefundRecord<O>>, Refusal> {
         match self.refunds.get(out_refund_no) {
             None => Ok(None),
             Some(existing)
@@ -215,9 +277,7 @@ impl<O: PaidOrder> Book<O> {
             {
                 Ok(Some(existing))
             }
-            Some(_) => Err(ApiError::invalid(
-                "退款单号已存在，但订单或退款金额与原退款申请不一致",
-            )),
+            Some(_) => Err(Refusal::ConflictingReuse),
         }
     }
 
@@ -230,7 +290,7 @@ impl<O: PaidOrder> Book<O> {
         refund: i64,
         from: &Value,
         now: SystemTime,
-    ) -> Result<RefundRecord<O>, ApiError> {
+    ) -> Result<RefundRecord<O>, Refusal> {
         self.admit(&order, refund, now)?;
         let record = RefundRecord::new(out_refund_no, refund, from, order, now);
         self.order_refunds
@@ -246,17 +306,17 @@ impl<O: PaidOrder> Book<O> {
 
     /// The platform's limits on a new refund of `order`: the one-year window, at most 50
     /// refunds, the refundable amount and (when enforced) one refund per order a minute.
-    fn admit(&self, order: &O, refund: i64, now: SystemTime) -> Result<(), ApiError> {
+    fn admit(&self, order: &O, refund: i64, now: SystemTime) -> Result<(), Refusal> {
         let window_closed = order
             .paid_at()
             .checked_add(REFUND_WINDOW)
             .is_some_and(|deadline| deadline < now);
         if window_closed {
-            return Err(ApiError::invalid("订单已超过退款期限"));
+            return Err(Refusal::WindowClosed);
         }
         let existing = self.refunds_of(order.out_trade_no());
         if existing.len() >= MAX_REFUNDS_PER_ORDER {
-            return Err(ApiError::invalid("订单退款次数已达50次上限"));
+            return Err(Refusal::TooManyRefunds);
         }
         // Closed refunds give their amount back; every other state still holds it.
         let held: i64 = existing
@@ -265,7 +325,7 @@ impl<O: PaidOrder> Book<O> {
             .map(|r| r.refund)
             .sum();
         if held.saturating_add(refund) > order.total() {
-            return Err(ApiError::invalid("申请退款金额超过订单可退金额"));
+            return Err(Refusal::ExceedsRefundable);
         }
         if self.enforce_order_spacing {
             let last = existing.iter().map(|r| r.created).max();
@@ -273,11 +333,7 @@ impl<O: PaidOrder> Book<O> {
                 .and_then(|t| now.duration_since(t).ok())
                 .is_some_and(|gap| gap < ORDER_SPACING);
             if too_soon {
-                return Err(ApiError::new(
-                    429,
-                    "FREQUENCY_LIMITED",
-                    "频率限制，同一订单两次退款需间隔1分钟",
-                ));
+                return Err(Refusal::TooFrequent);
             }
         }
         Ok(())
@@ -301,6 +357,22 @@ impl<O: PaidOrder> Book<O> {
             .get(out_trade_no)
             .map(|nos| nos.iter().filter_map(|no| self.refunds.get(no)).collect())
             .unwrap_or_default()
+    }
+
+    /// Sets a refund object's `status` at `now` (`closed` is the family's name for the closed
+    /// state) and, once it succeeded, its `success_time`.
+    pub(crate) fn set_status(
+        &self,
+        refund: &mut Value,
+        record: &RefundRecord<O>,
+        now: SystemTime,
+        closed: &'static str,
+    ) {
+        let (status, success_time) = self.stage(record, now).status(closed);
+        refund["status"] = json!(status);
+        if let Some(t) = success_time {
+            refund["success_time"] = json!(rfc3339_cst(t));
+        }
     }
 
     /// Stage at `now`: processing until `settle_after` has passed, then the order's final

@@ -1,6 +1,7 @@
-//! Request-body field checks shared by the mainland and Global apply endpoints.
+//! Request-body field checks shared by the mainland, Global and WeCom endpoints.
 //!
-//! Every failure is a 400 PARAM_ERROR whose `detail.field` is a JSON pointer into the body.
+//! Every failure is a 400 PARAM_ERROR whose `detail.field` is a JSON pointer into the body
+//! (WeCom turns it into its own `errcode` answer).
 
 use serde_json::{json, Map, Value};
 
@@ -117,8 +118,8 @@ pub(crate) fn out_refund_no(obj: &Map<String, Value>) -> Result<String, ApiError
     Ok(out_refund_no)
 }
 
-/// The optional `reason` and `notify_url` fields both families accept.
-pub(crate) fn reason_and_notify_url(obj: &Map<String, Value>) -> Result<(), ApiError> {
+/// The optional `reason` (1 to 80 bytes, no 4-byte UTF-8 characters) every family accepts.
+pub(crate) fn reason(obj: &Map<String, Value>) -> Result<(), ApiError> {
     if let Some(reason) = optional_str_len(obj, "reason", 1, 80)? {
         // The platform only accepts characters that take 1-3 bytes in UTF-8.
         if reason.chars().any(|c| c.len_utf8() > 3) {
@@ -129,12 +130,40 @@ pub(crate) fn reason_and_notify_url(obj: &Map<String, Value>) -> Result<(), ApiE
             ));
         }
     }
+    Ok(())
+}
+
+/// The optional `reason` and `notify_url` fields both APIv3 families accept.
+pub(crate) fn reason_and_notify_url(obj: &Map<String, Value>) -> Result<(), ApiError> {
+    reason(obj)?;
     if let Some(url) = optional_str_len(obj, "notify_url", 8, 256)? {
         if url.contains('?') {
             return Err(ApiError::param("/notify_url", &json!(url), "不能携带参数"));
         }
     }
     Ok(())
+}
+
+/// `amount.currency`: a required string of 1 to `max` bytes.
+pub(crate) fn currency(amount: &Map<String, Value>, max: usize) -> Result<String, ApiError> {
+    let currency = optional_str(amount, "currency", "/amount/currency")?
+        .ok_or_else(|| ApiError::param("/amount/currency", &Value::Null, "缺少currency"))?;
+    check_len(&currency, "/amount/currency", 1, max)?;
+    Ok(currency)
+}
+
+/// `amount.currency` of a CNY-only family: [`currency`], and it must be `CNY`.
+pub(crate) fn cny_currency(amount: &Map<String, Value>, max: usize) -> Result<(), ApiError> {
+    let currency = currency(amount, max)?;
+    if currency == "CNY" {
+        Ok(())
+    } else {
+        Err(ApiError::param(
+            "/amount/currency",
+            &json!(currency),
+            "currency仅支持CNY",
+        ))
+    }
 }
 
 /// The `amount` object, required.

@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::book::{Book, RefundRecord};
+use crate::book::{Book, RefundRecord, RefundViews};
 use crate::clock::rfc3339_cst;
 use crate::error::ApiError;
 use crate::fields::{
-    amount_from, amount_object, check_len, json_object, optional_str, optional_str_len,
-    order_reference, out_refund_no, positive_amount, reason_and_notify_url, required_str_len,
+    amount_from, amount_object, currency, json_object, optional_str_len, order_reference,
+    out_refund_no, positive_amount, reason_and_notify_url, required_str_len,
 };
 use crate::http::query_param;
 use crate::keys::MCHID;
@@ -94,9 +94,7 @@ pub(crate) fn parse_global_apply(body: &[u8]) -> Result<GlobalApplyRequest, ApiE
     let amount = amount_object(&obj)?;
     let refund = positive_amount(amount, "refund", "/amount/refund")?;
     let total = positive_amount(amount, "total", "/amount/total")?;
-    let currency = optional_str(amount, "currency", "/amount/currency")?
-        .ok_or_else(|| ApiError::param("/amount/currency", &Value::Null, "缺少currency"))?;
-    check_len(&currency, "/amount/currency", 1, 16)?;
+    let currency = currency(amount, 16)?;
     let from = amount_from(
         amount,
         "fund_source",
@@ -268,19 +266,15 @@ impl GlobalLedger {
             .map(|r| self.render(r, now))
             .ok_or_else(|| ApiError::new(404, "REFUND_NOT_EXIST", "退款单不存在"))
     }
+}
 
-    /// Every refund of an order as the query returns it, oldest first.
-    pub(crate) fn refunds_for_order(&self, out_trade_no: &str, now: SystemTime) -> Vec<Value> {
-        self.book
-            .refunds_of(out_trade_no)
-            .into_iter()
-            .map(|r| self.render(r, now))
-            .collect()
+impl RefundViews<GlobalOrder> for GlobalLedger {
+    fn book(&self) -> &Book<GlobalOrder> {
+        &self.book
     }
 
     /// The Global query answer (PROTOCOL §5.2).
     fn render(&self, record: &RefundRecord<GlobalOrder>, now: SystemTime) -> Value {
-        let (status, success_time) = self.book.stage(record, now).status("REFUNDCLOSE");
         let order = &record.order;
         let mut amount = payer_amount(record);
         amount["settlement_refund"] = json!(in_currency(
@@ -299,13 +293,11 @@ impl GlobalLedger {
             "recv_account": "支付用户零钱",
             "fund_source": "REFUND_SOURCE_UNSETTLED_FUNDS",
             "create_time": rfc3339_cst(record.created),
-            "status": status,
             "amount": amount,
             "detail": [],
         });
-        if let Some(t) = success_time {
-            refund["success_time"] = json!(rfc3339_cst(t));
-        }
+        self.book
+            .set_status(&mut refund, record, now, "REFUNDCLOSE");
         refund
     }
 }

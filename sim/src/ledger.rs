@@ -5,12 +5,11 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::book::{Book, RefundRecord};
-use crate::clock::rfc3339_cst;
+use crate::book::{original_route_refund, Book, RefundRecord, RefundViews};
 use crate::error::ApiError;
 use crate::fields::{
-    amount_from, amount_object, json_object, optional_str, optional_str_len, order_reference,
-    out_refund_no, positive_amount, reason_and_notify_url,
+    amount_from, amount_object, cny_currency, json_object, optional_str, optional_str_len,
+    order_reference, out_refund_no, positive_amount, reason_and_notify_url,
 };
 use crate::Order;
 
@@ -56,23 +55,7 @@ pub(crate) fn parse_apply(body: &[u8]) -> Result<ApplyRequest, ApiError> {
     let amount = amount_object(&obj)?;
     let refund = positive_amount(amount, "refund", "/amount/refund")?;
     let total = positive_amount(amount, "total", "/amount/total")?;
-    match amount.get("currency") {
-        Some(Value::String(c)) if c == "CNY" => {}
-        Some(other) => {
-            return Err(ApiError::param(
-                "/amount/currency",
-                other,
-                "currency仅支持CNY",
-            ));
-        }
-        None => {
-            return Err(ApiError::param(
-                "/amount/currency",
-                &Value::Null,
-                "缺少currency",
-            ));
-        }
-    }
+    cny_currency(amount, 16)?;
     let from = amount_from(amount, "account", &["AVAILABLE", "UNAVAILABLE"], refund)?;
 
     Ok(ApplyRequest {
@@ -168,46 +151,31 @@ impl Ledger {
             _ => Ok(self.render(record, now)),
         }
     }
+}
 
-    /// Every refund of an order as the query returns it, oldest first.
-    pub(crate) fn refunds_for_order(&self, out_trade_no: &str, now: SystemTime) -> Vec<Value> {
-        self.book
-            .refunds_of(out_trade_no)
-            .into_iter()
-            .map(|r| self.render(r, now))
-            .collect()
+impl RefundViews<Order> for Ledger {
+    fn book(&self) -> &Book<Order> {
+        &self.book
     }
 
     /// The `Refund` object (PROTOCOL §4.3).
     fn render(&self, record: &RefundRecord<Order>, now: SystemTime) -> Value {
-        let (status, success_time) = self.book.stage(record, now).status("CLOSED");
         let order = &record.order;
-        let mut refund = json!({
-            "refund_id": record.refund_id,
-            "out_refund_no": record.out_refund_no,
-            "transaction_id": order.transaction_id,
-            "out_trade_no": order.out_trade_no,
-            "channel": "ORIGINAL",
-            "user_received_account": "支付用户零钱",
-            "create_time": rfc3339_cst(record.created),
-            "status": status,
-            "funds_account": "AVAILABLE",
-            "amount": {
-                "total": order.total,
-                "refund": record.refund,
-                "from": record.from,
-                "payer_total": order.total,
-                "payer_refund": record.refund,
-                "settlement_refund": record.refund,
-                "settlement_total": order.total,
-                "discount_refund": 0,
-                "currency": "CNY",
-            },
-            "promotion_detail": [],
+        let mut refund = original_route_refund(record);
+        refund["funds_account"] = json!("AVAILABLE");
+        refund["amount"] = json!({
+            "total": order.total,
+            "refund": record.refund,
+            "from": record.from,
+            "payer_total": order.total,
+            "payer_refund": record.refund,
+            "settlement_refund": record.refund,
+            "settlement_total": order.total,
+            "discount_refund": 0,
+            "currency": "CNY",
         });
-        if let Some(t) = success_time {
-            refund["success_time"] = json!(rfc3339_cst(t));
-        }
+        refund["promotion_detail"] = json!([]);
+        self.book.set_status(&mut refund, record, now, "CLOSED");
         refund
     }
 }

@@ -1,8 +1,9 @@
-//! Offline simulator of the WeChat Pay APIv3 refund platform: mainland refunds and
-//! WeChat Pay Global (cross-border) refunds.
+//! Offline simulator of the WeChat Pay refund platforms: APIv3 mainland refunds, WeChat Pay
+//! Global (cross-border) refunds and WeCom (企业微信) mini-program external payment refunds.
 //!
 //! It serves plain HTTP on `127.0.0.1` and behaves like `api.mch.weixin.qq.com` (and
-//! `apihk.mch.weixin.qq.com` for Global) for the endpoints the `wxrefund` client uses:
+//! `apihk.mch.weixin.qq.com` for Global, `qyapi.weixin.qq.com` for WeCom) for the endpoints
+//! the `wxrefund` client uses:
 //!
 //! * `GET /v3/certificates` and `GET /v3/global/certificates` — platform certificates,
 //!   AEAD_AES_256_GCM-encrypted with the APIv3 key (404 `RESOURCE_NOT_EXISTS` in
@@ -12,13 +13,17 @@
 //! * `POST /v3/global/refunds` — apply for a Global refund (direct or institution mode);
 //! * `GET /v3/global/refunds/id/{refund_id}` and
 //!   `GET /v3/global/refunds/out-refund-no/{out_refund_no}`, with `?mchid=..` (direct) or
-//!   `?sp_mchid=..&sub_mchid=..` (institution) — query one.
+//!   `?sp_mchid=..&sub_mchid=..` (institution) — query one;
+//! * `GET /cgi-bin/gettoken?corpid=..&corpsecret=..` — a WeCom access token;
+//! * `POST /cgi-bin/miniapppay/refund?access_token=..` — apply for a WeCom refund;
+//! * `POST /cgi-bin/miniapppay/get_refund_detail?access_token=..` — query one.
 //!
 //! Every request must carry a valid `WECHATPAY2-SHA256-RSA2048` `Authorization` header made
 //! with the embedded merchant key ([`Simulator::merchant_private_key_pem`]), plus `Accept`
 //! and `User-Agent`. Every response is signed with the platform certificate or the WeChat
 //! Pay public key, depending on [`Verification`]. Faults (errors, delays, dropped
 //! connections, bad signatures, clock skew) can be queued with [`Simulator::inject`].
+//! The WeCom endpoints are not APIv3 at all: see [WeCom](#wecom) below.
 //!
 //! The simulated merchant is `1900000100` (also the service provider in partner mode and
 //! the institution in Global institution mode), app `wxd678efh567hg6787`, APIv3 key
@@ -54,6 +59,62 @@
 //! the order's `rate` (rounded half up) when that currency differs from the order
 //! currency, and equal to the refund otherwise.
 //!
+//! WeCom orders ([`WeComOrder`]); totals in fen:
+//!
+//! | out_trade_no | transaction_id | total | paid | refunds settle as |
+//! |---|---|---|---|---|
+//! | `W20261122000001` | `4200000003202611220000000001` | 10000 | 1 day ago | SUCCESS |
+//! | `W20261122000002` | `4200000003202611220000000002` | 500 | 1 day ago | CLOSED |
+//! | `W20261122000003` | `4200000003202611220000000003` | 800 | 1 day ago | ABNORMAL |
+//! | `W20251101000001` | `4200000003202511010000000001` | 1000 | 400 days ago (refunds refused) | SUCCESS |
+//!
+//! # WeCom
+//!
+//! The WeCom endpoints (PROTOCOL §6) take no `Authorization` header and send no
+//! `Wechatpay-*` headers. The enterprise is corpid `ww5f1e2d3c4b5a6978` with the app secret
+//! `wxrefundSimulatorCorpSecret-0123456789`; the collection account is mchid `1900000300`
+//! with mini-program `wx8a7b6c5d4e3f2a10` ([`Simulator::wecom_client_config`]). Orders and
+//! refunds are kept apart from the APIv3 families. Every answer is HTTP 200 with a JSON
+//! object carrying `errcode` (0 on success) and `errmsg`; an error answer carries nothing
+//! else. The one exception is a wrong HTTP method: 405 with errcode `43001` ("require GET
+//! method", gettoken) or `43002` ("require POST method", the refund endpoints).
+//!
+//! Access tokens are 64 random alphanumeric characters and expire
+//! [`SimOptions::wecom_token_lifetime`] after issue; gettoken's `expires_in` is that
+//! lifetime in whole seconds. Tokens are checked before anything else, and only requests
+//! with a valid token count for [`Simulator::request_count`] and consume injected faults.
+//!
+//! | errcode | errmsg | when |
+//! |---|---|---|
+//! | `-1` | system busy | injected [`Fault::SystemError`] |
+//! | `40001` | invalid credential | gettoken: wrong `corpsecret` |
+//! | `40013` | invalid corpid | gettoken: wrong `corpid` |
+//! | `41002` | corpid missing | gettoken: `corpid` absent or empty |
+//! | `41004` | corpsecret missing | gettoken: `corpsecret` absent or empty |
+//! | `41001` | access_token missing | refund endpoints: no `access_token` |
+//! | `40014` | invalid access_token | unknown or revoked token ([`Simulator::revoke_wecom_tokens`]) |
+//! | `42001` | access_token expired | token older than its lifetime |
+//! | `40058` | invalid parameter `field`: … | a body field missing or invalid (`amount.total` when it is not the order's total, `mchid`/`appid` when not ours) |
+//! | `720501` | out_trade_no\[…\] not exists under mchid\[…\] | unknown order (apply), or `out_refund_no[…]` unknown refund (query) |
+//! | `720502` | refund amount exceeds the refundable amount | * |
+//! | `720503` | out_refund_no already used with another order or amount | * |
+//! | `720504` | order paid more than 365 days ago | * |
+//! | `720505` | order already has 50 refunds | * |
+//! | `45009` | api freq out of limit | injected [`Fault::RateLimited`] |
+//! | `45009` | refund too frequent for this order | * apply on an order within [`SimOptions::wecom_order_spacing`] of the previous request on it |
+//!
+//! \* Simulator conventions: the real codes for these rules are not documented in the
+//! sources this simulator follows, so clients should treat them as "some business error"
+//! (and 45009 as "slow down, retry with the same `out_refund_no`").
+//!
+//! Apply rules, in order: body checks (40058), the order (720501), the order spacing
+//! (45009), idempotency (the same `out_refund_no` for the same order and amount answers the
+//! original acceptance again; otherwise 720503), the order total (40058), then the one-year
+//! window, the 50-refund limit and the refundable amount. The spacing counts every apply
+//! request that gets past the order lookup and is not itself refused for spacing,
+//! idempotent repeats and requests later refused by another rule included; queries are not
+//! subject to it.
+//!
 //! # Example
 //!
 //! ```
@@ -77,6 +138,7 @@ mod http;
 mod keys;
 mod ledger;
 mod server;
+mod wecom;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -88,12 +150,14 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
+use crate::book::RefundViews;
 use crate::global::GlobalLedger;
 use crate::keys::{
     Keys, APIV3_KEY, APPID, MCHID, MERCHANT_KEY_PEM, MERCHANT_SERIAL, PUBKEY_PUB_PEM, PUBLIC_KEY_ID,
 };
 use crate::ledger::Ledger;
 use crate::server::{lock, Shared};
+use crate::wecom::{TokenStore, WeComLedger};
 
 /// How the simulator signs responses, and therefore what the client must hold to verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,6 +185,11 @@ pub struct SimOptions {
     pub enforce_order_spacing: bool,
     /// Seed the demo orders listed in the crate documentation.
     pub seed_demo_orders: bool,
+    /// How long a WeCom access token stays valid after it is issued (default 7200 s).
+    pub wecom_token_lifetime: Duration,
+    /// Minimum gap between two WeCom apply requests on one order (default 60 s, like the
+    /// platform's 1 request a minute per order); `Duration::ZERO` disables the rule.
+    pub wecom_order_spacing: Duration,
 }
 
 impl Default for SimOptions {
@@ -131,6 +200,8 @@ impl Default for SimOptions {
             settle_after: Duration::from_millis(300),
             enforce_order_spacing: false,
             seed_demo_orders: true,
+            wecom_token_lifetime: Duration::from_secs(7200),
+            wecom_order_spacing: Duration::from_secs(60),
         }
     }
 }
@@ -189,7 +260,28 @@ pub struct GlobalOrder {
     pub final_status: FinalStatus,
 }
 
+/// A paid WeCom mini-program order (CNY, fen).
+#[derive(Debug, Clone)]
+pub struct WeComOrder {
+    /// Merchant order number, the only reference WeCom refunds accept.
+    pub out_trade_no: String,
+    /// WeChat Pay order number.
+    pub transaction_id: String,
+    /// Amount paid, in fen.
+    pub total: i64,
+    /// When the payment succeeded; refunds are refused 365 days after it.
+    pub paid_at: SystemTime,
+    /// The state this order's refunds settle into (`Closed` shows as `CLOSED`).
+    pub final_status: FinalStatus,
+}
+
 /// A misbehaviour applied to the next requests on the refund endpoints.
+///
+/// On the WeCom refund endpoints `SystemError` answers `{"errcode":-1,"errmsg":"system
+/// busy"}` and `RateLimited` answers `{"errcode":45009,"errmsg":"api freq out of limit"}`
+/// (both HTTP 200, without processing); `Delay` and `DropAfterCommit` act as for the other
+/// families; the signature faults and `ClockSkew` are consumed without effect, as WeCom
+/// answers carry no signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
     /// Answer 500 `SYSTEM_ERROR` without processing the request.
@@ -356,6 +448,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let mut ledger = Ledger::new(options.settle_after, options.enforce_order_spacing);
         let mut global = GlobalLedger::new(options.settle_after, options.enforce_order_spacing);
+        let mut wecom = WeComLedger::new(options.settle_after, options.wecom_order_spacing);
         if options.seed_demo_orders {
             for order in demo_orders() {
                 ledger.add_order(order);
@@ -363,12 +456,17 @@ impl Simulator {
             for order in demo_global_orders() {
                 global.add_order(order);
             }
+            for order in wecom::demo_orders() {
+                wecom.add_order(order);
+            }
         }
         let shared = Arc::new(Shared {
             keys,
             verification: options.verification,
             ledger: Mutex::new(ledger),
             global: Mutex::new(global),
+            wecom: Mutex::new(wecom),
+            wecom_tokens: Mutex::new(TokenStore::new(options.wecom_token_lifetime)),
             faults: Mutex::new(VecDeque::new()),
             refund_requests: AtomicUsize::new(0),
             rotated: AtomicBool::new(false),
@@ -443,6 +541,46 @@ impl Simulator {
         config
     }
 
+    /// A ready `wxrefund` configuration for WeCom refunds that fetches access tokens from
+    /// `/cgi-bin/gettoken` with the simulated corpid and corpsecret.
+    pub fn wecom_client_config(&self) -> Value {
+        wecom::client_config(&self.base_url(), None)
+    }
+
+    /// A ready `wxrefund` configuration for WeCom refunds that uses the fixed
+    /// `access_token` (e.g. from [`Simulator::issue_wecom_token`]) instead of fetching one.
+    pub fn wecom_fixed_token_config(&self, token: &str) -> Value {
+        wecom::client_config(&self.base_url(), Some(token))
+    }
+
+    /// Mints a valid WeCom access token directly, as a host-side token cache would hold
+    /// one; it expires like any other. Not counted by [`Simulator::gettoken_count`].
+    pub fn issue_wecom_token(&self) -> String {
+        lock(&self.shared.wecom_tokens).issue(SystemTime::now())
+    }
+
+    /// Invalidates every WeCom access token issued so far: they are answered with errcode
+    /// 40014 from now on. Tokens issued later are valid.
+    pub fn revoke_wecom_tokens(&self) {
+        lock(&self.shared.wecom_tokens).revoke();
+    }
+
+    /// `GET /cgi-bin/gettoken` calls answered so far, successful or not.
+    pub fn gettoken_count(&self) -> usize {
+        lock(&self.shared.wecom_tokens).gettoken_calls()
+    }
+
+    /// Adds a WeCom order (replacing any WeCom order with the same `out_trade_no`).
+    pub fn add_wecom_order(&self, order: WeComOrder) {
+        lock(&self.shared.wecom).add_order(order);
+    }
+
+    /// The refunds recorded for a WeCom order, oldest first, as `get_refund_detail`
+    /// returns them (without `errcode`/`errmsg`).
+    pub fn wecom_refunds_for_order(&self, out_trade_no: &str) -> Vec<Value> {
+        lock(&self.shared.wecom).refunds_for_order(out_trade_no, SystemTime::now())
+    }
+
     /// Adds a mainland order (replacing any order with the same `out_trade_no`).
     pub fn add_order(&self, order: Order) {
         lock(&self.shared.ledger).add_order(order);
@@ -453,9 +591,10 @@ impl Simulator {
         lock(&self.shared.global).add_order(order);
     }
 
-    /// Applies `fault` to the next `times` requests on the refund endpoints of either
-    /// family (any request whose path is `/v3/refund/domestic/refunds`,
-    /// `/v3/global/refunds` or below them). Faults queue in order.
+    /// Applies `fault` to the next `times` requests on the refund endpoints of any family
+    /// (any request whose path is `/v3/refund/domestic/refunds`, `/v3/global/refunds` or
+    /// below them, and WeCom `/cgi-bin/miniapppay/refund` and `get_refund_detail` requests
+    /// with a valid access token). Faults queue in order; see [`Fault`] for WeCom.
     pub fn inject(&self, fault: Fault, times: usize) {
         if times > 0 {
             lock(&self.shared.faults).push_back((fault, times));
@@ -474,8 +613,8 @@ impl Simulator {
         lock(&self.shared.global).refunds_for_order(out_trade_no, SystemTime::now())
     }
 
-    /// HTTP requests received on the refund endpoints of both families so far (faulted
-    /// ones included).
+    /// HTTP requests received on the refund endpoints of all families so far (faulted ones
+    /// included; WeCom requests only when their access token was valid, gettoken never).
     pub fn request_count(&self) -> usize {
         self.shared.refund_requests.load(Ordering::SeqCst)
     }
@@ -730,6 +869,161 @@ mod tests {
         let response = exchange(&sim, &signed_request("GET", "/v3/global/certificates", ""));
         assert!(response.starts_with("HTTP/1.1 200 "), "{response}");
         assert!(body(&response)["data"].is_array());
+    }
+
+    /// A plain WeCom request: no Authorization, no Wechatpay headers.
+    fn wecom_request(method: &str, target: &str, body: &str) -> Vec<u8> {
+        format!(
+            "{method} {target} HTTP/1.1\r\nHost: qyapi\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn wecom_token_refund_and_detail_over_http() {
+        let sim = Simulator::start(SimOptions {
+            settle_after: Duration::ZERO,
+            ..SimOptions::default()
+        })
+        .expect("start");
+        let config = sim.wecom_client_config();
+        assert_eq!(config["family"], "wecom");
+        assert_eq!(
+            config["corpsecret"],
+            "wxrefundSimulatorCorpSecret-0123456789"
+        );
+
+        let gettoken = format!(
+            "/cgi-bin/gettoken?corpid={}&corpsecret={}",
+            config["corpid"].as_str().expect("corpid"),
+            config["corpsecret"].as_str().expect("corpsecret")
+        );
+        let response = exchange(&sim, &wecom_request("GET", &gettoken, ""));
+        let issued = answered(&response, 200);
+        assert_eq!(
+            (&issued["errcode"], &issued["errmsg"]),
+            (&json!(0), &json!("ok"))
+        );
+        assert_eq!(issued["expires_in"], 7200);
+        assert!(header(&response, "Wechatpay-Signature").is_none());
+        let token = issued["access_token"].as_str().expect("token").to_string();
+        assert_eq!(sim.gettoken_count(), 1);
+
+        // A fault is consumed by the first request with a valid token, not by gettoken.
+        sim.inject(Fault::SystemError, 1);
+        let refund = format!("/cgi-bin/miniapppay/refund?access_token={token}");
+        let apply = r#"{"mchid":"1900000300","appid":"wx8a7b6c5d4e3f2a10","out_trade_no":"W20261122000001","out_refund_no":"WE2E|1","reason":"退款","amount":{"refund":1500,"total":10000,"currency":"CNY"}}"#;
+        let response = exchange(&sim, &wecom_request("POST", &refund, apply));
+        assert_eq!(
+            answered(&response, 200),
+            json!({"errcode": -1, "errmsg": "system busy"})
+        );
+        let response = exchange(&sim, &wecom_request("POST", &refund, apply));
+        assert_eq!(
+            answered(&response, 200),
+            json!({
+                "errcode": 0, "errmsg": "ok", "out_refund_no": "WE2E|1",
+                "amount": {"refund": 1500, "payer_refund": 1500, "discount_refund": 0, "currency": "CNY"},
+                "promotion_detail": [],
+            })
+        );
+        // A second request on the order within the spacing is refused.
+        let response = exchange(&sim, &wecom_request("POST", &refund, apply));
+        assert_eq!(answered(&response, 200)["errcode"], 45009);
+
+        let detail = format!("/cgi-bin/miniapppay/get_refund_detail?access_token={token}");
+        let query = r#"{"mchid":"1900000300","out_refund_no":"WE2E|1"}"#;
+        let response = exchange(&sim, &wecom_request("POST", &detail, query));
+        let found = answered(&response, 200);
+        assert_eq!(found["errcode"], 0);
+        assert_eq!(found["status"], "SUCCESS");
+        assert_eq!(found["transaction_id"], "4200000003202611220000000001");
+        assert!(found["success_time"].is_string());
+        let mut stored = found.clone();
+        if let Some(fields) = stored.as_object_mut() {
+            fields.remove("errcode");
+            fields.remove("errmsg");
+        }
+        assert_eq!(sim.wecom_refunds_for_order("W20261122000001"), vec![stored]);
+        assert!(sim.refunds_for_order("W20261122000001").is_empty());
+
+        let unknown = r#"{"mchid":"1900000300","out_refund_no":"NOPE"}"#;
+        let response = exchange(&sim, &wecom_request("POST", &detail, unknown));
+        assert_eq!(answered(&response, 200)["errcode"], 720501);
+        assert_eq!(sim.request_count(), 5);
+
+        // Revoked: 40014, not counted, no fault consumed.
+        sim.revoke_wecom_tokens();
+        sim.inject(Fault::RateLimited, 1);
+        let response = exchange(&sim, &wecom_request("POST", &detail, query));
+        assert_eq!(
+            answered(&response, 200),
+            json!({"errcode": 40014, "errmsg": "invalid access_token"})
+        );
+        let no_token = "/cgi-bin/miniapppay/get_refund_detail";
+        let response = exchange(&sim, &wecom_request("POST", no_token, query));
+        assert_eq!(answered(&response, 200)["errcode"], 41001);
+        assert_eq!(sim.request_count(), 5);
+
+        // A fresh token works again and meets the queued fault.
+        let fresh = format!(
+            "/cgi-bin/miniapppay/get_refund_detail?access_token={}",
+            sim.issue_wecom_token()
+        );
+        let response = exchange(&sim, &wecom_request("POST", &fresh, query));
+        assert_eq!(
+            answered(&response, 200),
+            json!({"errcode": 45009, "errmsg": "api freq out of limit"})
+        );
+        let response = exchange(&sim, &wecom_request("POST", &fresh, query));
+        assert_eq!(answered(&response, 200)["out_refund_no"], "WE2E|1");
+        let response = exchange(&sim, &wecom_request("GET", &fresh, ""));
+        assert_eq!(answered(&response, 405)["errcode"], 43002);
+        let response = exchange(
+            &sim,
+            &wecom_request("GET", "/cgi-bin/gettoken?corpid=x", ""),
+        );
+        assert_eq!(answered(&response, 200)["errcode"], 40013);
+        assert_eq!(sim.gettoken_count(), 2);
+        assert_eq!(sim.request_count(), 7);
+        let fixed = sim.wecom_fixed_token_config("tok");
+        assert_eq!(fixed["access_token"], "tok");
+        assert!(fixed.get("corpsecret").is_none());
+        assert!(fixed.get("private_key_pem").is_none());
+    }
+
+    #[test]
+    fn wecom_tokens_expire_and_faults_drop_or_delay() {
+        let sim = Simulator::start(SimOptions {
+            wecom_token_lifetime: Duration::from_millis(150),
+            wecom_order_spacing: Duration::ZERO,
+            ..SimOptions::default()
+        })
+        .expect("start");
+        let token = sim.issue_wecom_token();
+        let target = format!("/cgi-bin/miniapppay/refund?access_token={token}");
+        let apply = r#"{"mchid":"1900000300","appid":"wx8a7b6c5d4e3f2a10","out_trade_no":"W20261122000002","out_refund_no":"WDROP","amount":{"refund":100,"total":500,"currency":"CNY"}}"#;
+        sim.inject(Fault::DropAfterCommit, 1);
+        sim.inject(Fault::BadSignature, 1);
+        sim.inject(Fault::Delay(Duration::from_millis(50)), 1);
+        assert_eq!(exchange(&sim, &wecom_request("POST", &target, apply)), "");
+        assert_eq!(sim.wecom_refunds_for_order("W20261122000002").len(), 1);
+        let response = exchange(&sim, &wecom_request("POST", &target, apply));
+        assert_eq!(answered(&response, 200)["out_refund_no"], "WDROP");
+        let started = std::time::Instant::now();
+        let response = exchange(&sim, &wecom_request("POST", &target, apply));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(answered(&response, 200)["errcode"], 0);
+
+        std::thread::sleep(Duration::from_millis(200));
+        let response = exchange(&sim, &wecom_request("POST", &target, apply));
+        assert_eq!(
+            answered(&response, 200),
+            json!({"errcode": 42001, "errmsg": "access_token expired"})
+        );
+        assert_eq!(sim.request_count(), 3);
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //!
 //! ```text
 //! wxrefund-sim [--port N] [--verification platform|pubkey|both] [--settle-ms N]
-//!              [--order-spacing] [--family domestic|global] [--mode direct|institution]
+//!              [--order-spacing] [--wecom-order-spacing-ms N] [--wecom-token-lifetime-s N]
+//!              [--family domestic|global|wecom] [--mode direct|institution]
 //!              [--config-out PATH] [--exit-on-stdin-eof]
 //! ```
 //!
 //! The client configuration JSON for `--family` (default `domestic`) and, for `global`,
 //! `--mode` (default `direct`; `institution` acts for sub-merchant `1900000209`) is printed
-//! on one stdout line (and written to PATH); status lines go to stderr. The simulator
-//! serves both families whichever configuration is printed.
+//! on one stdout line (and written to PATH); status lines go to stderr. `wecom` prints the
+//! corpid + corpsecret configuration. The simulator serves every family whichever
+//! configuration is printed. `--order-spacing` enforces the APIv3 one-refund-a-minute rule;
+//! the WeCom per-order spacing is on by default (60 s; `--wecom-order-spacing-ms 0`
+//! disables it).
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -19,8 +23,9 @@ use std::time::Duration;
 use wxrefund_sim::{SimOptions, Simulator, Verification};
 
 const USAGE: &str = "usage: wxrefund-sim [--port N] [--verification platform|pubkey|both] \
-[--settle-ms N] [--order-spacing] [--family domestic|global] [--mode direct|institution] \
-[--config-out PATH] [--exit-on-stdin-eof]";
+[--settle-ms N] [--order-spacing] [--wecom-order-spacing-ms N] [--wecom-token-lifetime-s N] \
+[--family domestic|global|wecom] [--mode direct|institution] [--config-out PATH] \
+[--exit-on-stdin-eof]";
 
 /// The sub-merchant the Global institution-mode configuration acts for (a demo order's).
 const INSTITUTION_SUB_MCHID: &str = "1900000209";
@@ -34,6 +39,21 @@ enum Printed {
     GlobalDirect,
     /// Global refunds, institution mode.
     GlobalInstitution,
+    /// WeCom refunds, fetching tokens with corpid + corpsecret.
+    WeCom,
+}
+
+/// The refund family whose configuration is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Domestic,
+    Global,
+    WeCom,
+}
+
+/// Parses a non-negative integer flag value.
+fn number(name: &str, value: &str) -> Result<u64, String> {
+    value.parse().map_err(|_| format!("bad {name}: {value}"))
 }
 
 /// Parsed command line.
@@ -51,7 +71,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         config_out: None,
         exit_on_stdin_eof: false,
     };
-    let mut global = false;
+    let mut family = Family::Domestic;
     let mut institution = false;
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
@@ -69,15 +89,25 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                 };
             }
             "--settle-ms" => {
-                let v = value("--settle-ms")?;
-                let ms: u64 = v.parse().map_err(|_| format!("bad --settle-ms: {v}"))?;
+                let ms = number("--settle-ms", &value("--settle-ms")?)?;
                 parsed.options.settle_after = Duration::from_millis(ms);
             }
             "--order-spacing" => parsed.options.enforce_order_spacing = true,
+            "--wecom-order-spacing-ms" => {
+                let name = "--wecom-order-spacing-ms";
+                let ms = number(name, &value(name)?)?;
+                parsed.options.wecom_order_spacing = Duration::from_millis(ms);
+            }
+            "--wecom-token-lifetime-s" => {
+                let name = "--wecom-token-lifetime-s";
+                let secs = number(name, &value(name)?)?;
+                parsed.options.wecom_token_lifetime = Duration::from_secs(secs);
+            }
             "--family" => {
-                global = match value("--family")?.as_str() {
-                    "domestic" => false,
-                    "global" => true,
+                family = match value("--family")?.as_str() {
+                    "domestic" => Family::Domestic,
+                    "global" => Family::Global,
+                    "wecom" => Family::WeCom,
                     other => return Err(format!("bad family: {other}")),
                 };
             }
@@ -94,11 +124,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             other => return Err(format!("unknown argument: {other}\n{USAGE}")),
         }
     }
-    parsed.printed = match (global, institution) {
-        (false, false) => Printed::Domestic,
-        (false, true) => return Err("--mode institution needs --family global".to_string()),
-        (true, false) => Printed::GlobalDirect,
-        (true, true) => Printed::GlobalInstitution,
+    parsed.printed = match (family, institution) {
+        (Family::Domestic, false) => Printed::Domestic,
+        (Family::Global, false) => Printed::GlobalDirect,
+        (Family::Global, true) => Printed::GlobalInstitution,
+        (Family::WeCom, false) => Printed::WeCom,
+        (Family::Domestic | Family::WeCom, true) => {
+            return Err("--mode institution needs --family global".to_string());
+        }
     };
     Ok(parsed)
 }
@@ -110,6 +143,7 @@ fn run(args: Args) -> io::Result<()> {
         Printed::Domestic => sim.client_config(),
         Printed::GlobalDirect => sim.global_client_config(),
         Printed::GlobalInstitution => sim.global_institution_client_config(INSTITUTION_SUB_MCHID),
+        Printed::WeCom => sim.wecom_client_config(),
     }
     .to_string();
     if let Some(path) = &args.config_out {
@@ -180,8 +214,31 @@ mod tests {
             printed(&["--mode", "institution", "--family", "global", "--port", "0"]),
             Ok(Printed::GlobalInstitution)
         );
+        assert_eq!(printed(&["--family", "wecom"]), Ok(Printed::WeCom));
+        assert!(printed(&["--family", "wecom", "--mode", "institution"]).is_err());
         assert!(printed(&["--mode", "institution"]).is_err());
         assert!(printed(&["--family", "hk"]).is_err());
         assert!(printed(&["--mode"]).is_err());
+    }
+
+    #[test]
+    fn wecom_timing_flags() {
+        let args = parse(&[
+            "--wecom-order-spacing-ms",
+            "0",
+            "--wecom-token-lifetime-s",
+            "30",
+        ])
+        .map(|a| {
+            (
+                a.options.wecom_order_spacing,
+                a.options.wecom_token_lifetime,
+            )
+        });
+        assert_eq!(args, Ok((Duration::ZERO, Duration::from_secs(30))));
+        let defaults = parse(&[]).map(|a| a.options.wecom_order_spacing);
+        assert_eq!(defaults, Ok(Duration::from_secs(60)));
+        assert!(parse(&["--wecom-order-spacing-ms", "-1"]).is_err());
+        assert!(parse(&["--wecom-token-lifetime-s"]).is_err());
     }
 }

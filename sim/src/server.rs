@@ -1,4 +1,5 @@
-//! Connection handling, routing, fault injection and response signing.
+//! Connection handling, routing, fault injection and response signing (APIv3), plus the
+//! HTTP side of the WeCom endpoints (whose rules live in [`crate::wecom`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader};
@@ -20,6 +21,7 @@ use crate::global::{parse_global_apply, parse_query_scope, GlobalLedger, RefundK
 use crate::http::{self, percent_decode, query_param, ReadError, Request, Response};
 use crate::keys::{Keys, Signer, PUBLIC_KEY_ID};
 use crate::ledger::{parse_apply, Ledger};
+use crate::wecom::{self, Endpoint, TokenStore, WeComError, WeComLedger};
 use crate::{Fault, Verification};
 
 /// Path of the mainland apply endpoint; the query endpoint lives below it.
@@ -50,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) verification: Verification,
     pub(crate) ledger: Mutex<Ledger>,
     pub(crate) global: Mutex<GlobalLedger>,
+    pub(crate) wecom: Mutex<WeComLedger>,
+    pub(crate) wecom_tokens: Mutex<TokenStore>,
     /// Pending faults, each with how many more requests it applies to.
     pub(crate) faults: Mutex<VecDeque<(Fault, usize)>>,
     pub(crate) refund_requests: AtomicUsize,
@@ -145,12 +149,20 @@ impl Shared {
         Some(fault)
     }
 
+    /// Counts a request on a refund endpoint and takes the fault that applies to it.
+    fn refund_request(&self) -> Option<Fault> {
+        self.refund_requests.fetch_add(1, Ordering::SeqCst);
+        self.next_fault()
+    }
+
     /// Handles one request end to end.
     fn handle(&self, request: &Request) -> Outcome {
         let path = request.path();
+        if let Some(endpoint) = Endpoint::for_path(path) {
+            return self.handle_wecom(request, endpoint);
+        }
         let fault = if is_refund_endpoint(path) {
-            self.refund_requests.fetch_add(1, Ordering::SeqCst);
-            self.next_fault()
+            self.refund_request()
         } else {
             None
         };
@@ -173,11 +185,36 @@ impl Shared {
             &body,
             fault.as_ref(),
         );
-        match fault {
-            Some(Fault::DropAfterCommit) => Outcome::Drop,
-            Some(Fault::Delay(delay)) => Outcome::Reply(response, Some(delay)),
-            _ => Outcome::Reply(response, None),
+        deliver(fault, response)
+    }
+
+    /// Handles a WeCom request: method, then token, then (only with a valid token) faults
+    /// and the endpoint. Answers are unsigned and HTTP 200 but for a wrong method.
+    fn handle_wecom(&self, request: &Request, endpoint: Endpoint) -> Outcome {
+        if request.method != endpoint.method() {
+            let body = WeComError::wrong_method(endpoint).body();
+            return Outcome::Reply(json_response(405, &body), None);
         }
+        let now = SystemTime::now();
+        let query = request.query();
+        let api = match endpoint {
+            Endpoint::GetToken => {
+                let answer = wecom::answer(lock(&self.wecom_tokens).gettoken(query, now));
+                return Outcome::Reply(json_response(200, &answer), None);
+            }
+            Endpoint::Api(api) => api,
+        };
+        if let Err(e) = lock(&self.wecom_tokens).check(query, now) {
+            return Outcome::Reply(json_response(200, &e.body()), None);
+        }
+        let fault = self.refund_request();
+        let result = match fault {
+            Some(Fault::SystemError) => Err(WeComError::system_busy()),
+            Some(Fault::RateLimited) => Err(WeComError::rate_limited()),
+            // The signature faults and clock skew have nothing to act on: no signature.
+            _ => lock(&self.wecom).serve(api, &request.body, now),
+        };
+        deliver(fault, json_response(200, &wecom::answer(result)))
     }
 
     /// Checks headers and signature, then runs the endpoint.
@@ -287,28 +324,19 @@ impl Shared {
         body: &Value,
         fault: Option<&Fault>,
     ) -> Response {
-        let body = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-        let mut headers = vec![
-            ("Content-Type".to_string(), "application/json".to_string()),
-            ("Request-ID".to_string(), request_id(status)),
-            (
-                "Keep-Alive".to_string(),
-                format!("timeout={}", IDLE_TIMEOUT.as_secs()),
-            ),
-        ];
+        let mut response = json_response(status, body);
+        response
+            .headers
+            .push(("Request-ID".to_string(), request_id(status)));
         if fault != Some(&Fault::Unsigned) {
-            match self.signature_headers(request_serial, &body, fault) {
-                Ok(signed) => headers.extend(signed),
+            match self.signature_headers(request_serial, &response.body, fault) {
+                Ok(signed) => response.headers.extend(signed),
                 // Cannot happen with the embedded keys; an unsigned answer is what a client
                 // would then see, and it must reject it.
                 Err(e) => eprintln!("wxrefund-sim: signing failed: {e}"),
             }
         }
-        Response {
-            status,
-            headers,
-            body,
-        }
+        response
     }
 
     /// The five `Wechatpay-*` headers over `TS\nNONCE\nBODY\n`.
@@ -351,6 +379,30 @@ impl Shared {
                 "WECHATPAY2-SHA256-RSA2048".to_string(),
             ),
         ])
+    }
+}
+
+/// What a fault does to a processed request's response: drop it, delay it, or nothing.
+fn deliver(fault: Option<Fault>, response: Response) -> Outcome {
+    match fault {
+        Some(Fault::DropAfterCommit) => Outcome::Drop,
+        Some(Fault::Delay(delay)) => Outcome::Reply(response, Some(delay)),
+        _ => Outcome::Reply(response, None),
+    }
+}
+
+/// An unsigned JSON response with the headers every answer carries.
+fn json_response(status: u16, body: &Value) -> Response {
+    Response {
+        status,
+        headers: vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            (
+                "Keep-Alive".to_string(),
+                format!("timeout={}", IDLE_TIMEOUT.as_secs()),
+            ),
+        ],
+        body: serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
     }
 }
 

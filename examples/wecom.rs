@@ -31,6 +31,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::sleep(Duration::from_millis(100));
         refund = client.query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))?;
     }
-    println!("final: {}", serde_json::to_string_pretty(&refund.to_json())?);
+    println!(
+        "final: {}",
+        serde_json::to_string_pretty(&refund.to_json())?
+    );
     Ok(())
 }

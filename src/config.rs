@@ -33,6 +33,17 @@ pub enum Mode {
     Partner,
 }
 
+/// Which key the client asks the platform to sign answers with, by the
+/// `Wechatpay-Serial` request header (PROTOCOL.md §2.5, public-key migration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SerialPreference {
+    /// Send the WeChat Pay public key id: answers come signed with the public key.
+    PublicKey,
+    /// Send no `Wechatpay-Serial`: answers come signed with a platform certificate.
+    PlatformCertificate,
+}
+
 /// A secret string (key material). Its `Debug` never shows the value, and its
 /// memory is zeroed when dropped.
 #[derive(Clone, Default, Deserialize)]
@@ -111,6 +122,11 @@ pub struct Config {
     /// when no WeChat Pay public key is configured.
     #[serde(default)]
     pub platform_certificates: Option<bool>,
+    /// APIv3: which key answers should be signed with, `"public_key"` (the
+    /// default when a public key is configured) or `"platform_certificate"`.
+    /// Notifications are accepted signed by either key the client holds.
+    #[serde(default)]
+    pub wechatpay_serial: Option<SerialPreference>,
     /// API origin, e.g. `https://api.mch.weixin.qq.com` (the default).
     /// Plain `http://` is accepted for loopback addresses only (the simulator).
     #[serde(default)]
@@ -210,6 +226,7 @@ impl Config {
             wechatpay_public_key_pem: None,
             wechatpay_public_key_file: None,
             platform_certificates: None,
+            wechatpay_serial: None,
             base_url: None,
             connect_timeout_ms: defaults::connect_timeout_ms(),
             read_timeout_ms: defaults::read_timeout_ms(),

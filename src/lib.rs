@@ -32,8 +32,8 @@ mod v3;
 mod wecom_api;
 
 pub use config::{
-    Config, Family, Mode, Secret, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, MAX_JSON_BYTES,
-    WECOM_BASE_URL,
+    Config, Family, Mode, Secret, SerialPreference, DOMESTIC_BASE_URL, GLOBAL_BASE_URL,
+    MAX_JSON_BYTES, WECOM_BASE_URL,
 };
 pub use error::{Error, ErrorDetails, ErrorKind, Reply, Result};
 pub use notify::{Headers, Notification};

@@ -1,7 +1,7 @@
 //! One WeChat Pay APIv3 call: sign -> send -> verify -> map errors -> retry
 //! (PROTOCOL.md §1, §2, §4.5). Shared by every APIv3 refund family.
 
-use crate::config::Config;
+use crate::config::{Config, SerialPreference};
 use crate::crypto::{aead_decrypt, EncryptedResource, SigningKey, VerifyingKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Http, RawResponse};
@@ -31,6 +31,8 @@ pub(crate) struct ApiV3 {
     signing_key: SigningKey,
     apiv3_key: Zeroizing<Vec<u8>>,
     public_key: Option<(String, Arc<VerifyingKey>)>,
+    /// The public key id to send as `Wechatpay-Serial`, if answers should use it.
+    request_serial: Option<String>,
     certificates: Option<CertificateStore>,
     certificates_path: &'static str,
     max_retries: u32,
@@ -76,6 +78,16 @@ impl ApiV3 {
             None => None,
         };
         let download = config.platform_certificates.unwrap_or(public_key.is_none());
+        let request_serial = match (config.wechatpay_serial, &public_key) {
+            (Some(SerialPreference::PublicKey), None) => {
+                return Err(Error::config(
+                    "wechatpay_serial",
+                    "\"public_key\" needs wechatpay_public_key_id and its PEM",
+                ))
+            }
+            (Some(SerialPreference::PlatformCertificate), _) | (None, None) => None,
+            (_, Some((id, _))) => Some(id.clone()),
+        };
         if !download && public_key.is_none() {
             return Err(Error::config(
                 "platform_certificates",
@@ -91,6 +103,7 @@ impl ApiV3 {
             signing_key,
             apiv3_key: Zeroizing::new(apiv3_key.to_vec()),
             public_key,
+            request_serial,
             certificates: download.then(|| CertificateStore {
                 by_serial: RwLock::new(HashMap::new()),
                 last_download: Mutex::new(None),
@@ -142,7 +155,7 @@ impl ApiV3 {
         loop {
             let authorization = self.authorization(method, target, body)?;
             let mut headers = vec![("Authorization", authorization.as_str())];
-            if let Some((id, _)) = &self.public_key {
+            if let Some(id) = &self.request_serial {
                 // Ask for public-key-signed answers (§2.5, migration).
                 headers.push(("Wechatpay-Serial", id.as_str()));
             }

@@ -528,3 +528,34 @@ fn signing_problems_are_refused_by_the_platform_with_sign_error() {
     }
     assert!(sim.refunds_for_order("T20261122000001").is_empty());
 }
+
+#[test]
+fn migration_mode_chooses_the_serial_it_sends() {
+    let sim = sim_with(SimOptions {
+        verification: Verification::Both,
+        ..SimOptions::default()
+    });
+    // Both verifiers: answers signed either way are accepted.
+    let both = client_for(sim.client_config(), |c| {
+        c["wechatpay_serial"] = json!("platform_certificate");
+    });
+    both.create_refund(&request("T20261122000001", "R-mig-1", 1, 10000))
+        .unwrap();
+    // Only the public key, but asking for certificate-signed answers: the
+    // platform obliges, and the answer cannot be verified.
+    let public_key_only = client_for(sim.client_config(), |c| {
+        c["wechatpay_serial"] = json!("platform_certificate");
+        c.as_object_mut().unwrap().remove("platform_certificates");
+    });
+    let err = public_key_only
+        .query_refund(&RefundQuery::by_out_refund_no("R-mig-1"))
+        .unwrap_err();
+    assert_eq!(err.reason, "unknown_serial");
+    // The default sends the public key id: public-key-signed answers.
+    let default = client_for(sim.client_config(), |c| {
+        c.as_object_mut().unwrap().remove("platform_certificates");
+    });
+    default
+        .query_refund(&RefundQuery::by_out_refund_no("R-mig-1"))
+        .unwrap();
+}

@@ -84,7 +84,11 @@ fn corpsecret_round_trip_caches_the_token() {
     let accepted = client
         .create_refund(&request("W20261122000001", "WR-1", 100, 10000))
         .unwrap();
-    assert_eq!(accepted.status, RefundStatus::Accepted, "accepted, not refunded");
+    assert_eq!(
+        accepted.status,
+        RefundStatus::Accepted,
+        "accepted, not refunded"
+    );
     assert_eq!(accepted.to_json()["wxrefund"]["status"], "ACCEPTED");
     assert_eq!(accepted.to_json()["wxrefund"]["final"], false);
     let done = poll(&client, "WR-1");
@@ -98,8 +102,12 @@ fn corpsecret_round_trip_caches_the_token() {
 fn closed_and_abnormal() {
     let sim = sim();
     let client = client(&sim);
-    client.create_refund(&request("W20261122000002", "WR-c", 500, 500)).unwrap();
-    client.create_refund(&request("W20261122000003", "WR-a", 800, 800)).unwrap();
+    client
+        .create_refund(&request("W20261122000002", "WR-c", 500, 500))
+        .unwrap();
+    client
+        .create_refund(&request("W20261122000003", "WR-a", 800, 800))
+        .unwrap();
     assert_eq!(poll(&client, "WR-c").status, RefundStatus::Closed);
     assert_eq!(poll(&client, "WR-a").status, RefundStatus::Abnormal);
 }
@@ -108,7 +116,9 @@ fn closed_and_abnormal() {
 fn revoked_token_is_renewed_once_mid_run() {
     let sim = sim();
     let client = client(&sim);
-    client.create_refund(&request("W20261122000001", "WR-rv", 100, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-rv", 100, 10000))
+        .unwrap();
     sim.revoke_wecom_tokens();
     poll(&client, "WR-rv");
     assert_eq!(sim.gettoken_count(), 2);
@@ -121,10 +131,18 @@ fn expiring_tokens_are_renewed_before_they_expire() {
         ..SimOptions::default()
     });
     let client = client(&sim);
-    client.query_refund(&RefundQuery::by_out_refund_no("WR-none")).unwrap_err();
+    client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-none"))
+        .unwrap_err();
     std::thread::sleep(Duration::from_millis(1200));
-    client.query_refund(&RefundQuery::by_out_refund_no("WR-none")).unwrap_err();
-    assert_eq!(sim.gettoken_count(), 2, "renewed after half its 2 s lifetime");
+    client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-none"))
+        .unwrap_err();
+    assert_eq!(
+        sim.gettoken_count(),
+        2,
+        "renewed after half its 2 s lifetime"
+    );
 }
 
 /// A host-side cache that renews only when WeCom rejects its token.
@@ -166,12 +184,22 @@ fn host_provided_tokens_expire_and_are_replaced() {
         object.remove("corpsecret");
     });
     let client = Client::with_access_token_provider(config, cache.clone()).unwrap();
-    client.create_refund(&request("W20261122000001", "WR-host", 100, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-host", 100, 10000))
+        .unwrap();
     assert_eq!(cache.rejections.load(Ordering::SeqCst), 0);
     std::thread::sleep(Duration::from_millis(1100));
     poll(&client, "WR-host");
-    assert_eq!(cache.rejections.load(Ordering::SeqCst), 1, "42001 -> renewed once");
-    assert_eq!(sim.gettoken_count(), 0, "the library never fetched a token itself");
+    assert_eq!(
+        cache.rejections.load(Ordering::SeqCst),
+        1,
+        "42001 -> renewed once"
+    );
+    assert_eq!(
+        sim.gettoken_count(),
+        0,
+        "the library never fetched a token itself"
+    );
 }
 
 #[test]
@@ -179,12 +207,17 @@ fn fixed_token_works_until_revoked() {
     let sim = sim();
     let token = sim.issue_wecom_token();
     let client = Client::new(config(sim.wecom_fixed_token_config(&token), |_| {})).unwrap();
-    client.create_refund(&request("W20261122000001", "WR-fixed", 100, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-fixed", 100, 10000))
+        .unwrap();
     sim.revoke_wecom_tokens();
     let err = client
         .query_refund(&RefundQuery::by_out_refund_no("WR-fixed"))
         .unwrap_err();
-    assert_eq!((err.kind, err.reason), (ErrorKind::Api, "access_token_rejected"));
+    assert_eq!(
+        (err.kind, err.reason),
+        (ErrorKind::Api, "access_token_rejected")
+    );
     assert_no_secret(&err, &[&token]);
 }
 
@@ -198,7 +231,10 @@ fn wrong_corpsecret_is_reported_without_echoing_it() {
     let err = client
         .create_refund(&request("W20261122000001", "WR-s", 1, 10000))
         .unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::Api, Some("40001")));
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::Api, Some("40001"))
+    );
     assert_no_secret(&err, &["not-the-secret-abcdef", CORPSECRET]);
 }
 
@@ -206,17 +242,27 @@ fn wrong_corpsecret_is_reported_without_echoing_it() {
 fn order_guard_refuses_locally_and_spares_the_quota() {
     let sim = sim();
     let client = client(&sim);
-    client.create_refund(&request("W20261122000001", "WR-g1", 100, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-g1", 100, 10000))
+        .unwrap();
     let before = sim.request_count();
     let err = client
         .create_refund(&request("W20261122000001", "WR-g2", 100, 10000))
         .unwrap_err();
-    assert_eq!((err.kind, err.reason), (ErrorKind::RateLimited, "order_spacing"));
+    assert_eq!(
+        (err.kind, err.reason),
+        (ErrorKind::RateLimited, "order_spacing")
+    );
     assert!(matches!(err.retry_after_secs, Some(58..=60)), "{err:?}");
-    assert_eq!(err.to_json()["retry_after_secs"], json!(err.retry_after_secs));
+    assert_eq!(
+        err.to_json()["retry_after_secs"],
+        json!(err.retry_after_secs)
+    );
     assert_eq!(sim.request_count(), before, "nothing was sent");
     // Other orders are not held back.
-    client.create_refund(&request("W20261122000003", "WR-g3", 100, 800)).unwrap();
+    client
+        .create_refund(&request("W20261122000003", "WR-g3", 100, 800))
+        .unwrap();
 
     // With the guard off, the platform's own limit answers instead.
     let unguarded = Client::new(config(sim.wecom_client_config(), |c| {
@@ -226,7 +272,10 @@ fn order_guard_refuses_locally_and_spares_the_quota() {
     let err = unguarded
         .create_refund(&request("W20261122000001", "WR-g4", 100, 10000))
         .unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::RateLimited, Some("45009")));
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::RateLimited, Some("45009"))
+    );
 }
 
 #[test]
@@ -243,9 +292,14 @@ fn faults_busy_queries_are_resent_applies_are_not() {
     let err = client
         .create_refund(&request("W20261122000001", "WR-f1", 100, 10000))
         .unwrap_err();
-    assert_eq!((err.code.as_deref(), err.retryable, err.outcome_unknown), (Some("-1"), true, true));
+    assert_eq!(
+        (err.code.as_deref(), err.retryable, err.outcome_unknown),
+        (Some("-1"), true, true)
+    );
     assert!(sim.wecom_refunds_for_order("W20261122000001").is_empty());
-    client.create_refund(&request("W20261122000001", "WR-f1", 100, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-f1", 100, 10000))
+        .unwrap();
 
     sim.inject(Fault::DropAfterCommit, 1);
     let err = client
@@ -255,9 +309,17 @@ fn faults_busy_queries_are_resent_applies_are_not() {
     assert!(err.outcome_unknown);
     // The query finds it (and is resent through a busy answer by itself).
     sim.inject(Fault::SystemError, 1);
-    client.query_refund(&RefundQuery::by_out_refund_no("WR-f2")).unwrap();
-    client.create_refund(&request("W20261122000001", "WR-f2", 100, 10000)).unwrap();
-    assert_eq!(sim.wecom_refunds_for_order("W20261122000001").len(), 2, "no duplicate");
+    client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-f2"))
+        .unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-f2", 100, 10000))
+        .unwrap();
+    assert_eq!(
+        sim.wecom_refunds_for_order("W20261122000001").len(),
+        2,
+        "no duplicate"
+    );
 }
 
 #[test]
@@ -273,12 +335,17 @@ fn platform_rules_and_not_found() {
     let err = client
         .query_refund(&RefundQuery::by_out_refund_no("WR-missing"))
         .unwrap_err();
-    assert_eq!((err.kind, err.code.as_deref()), (ErrorKind::NotFound, Some("720501")));
+    assert_eq!(
+        (err.kind, err.code.as_deref()),
+        (ErrorKind::NotFound, Some("720501"))
+    );
     let err = client
         .create_refund(&request("W20269999999999", "WR-x", 1, 10))
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::NotFound);
-    client.create_refund(&request("W20261122000001", "WR-r1", 9000, 10000)).unwrap();
+    client
+        .create_refund(&request("W20261122000001", "WR-r1", 9000, 10000))
+        .unwrap();
     let err = client
         .create_refund(&request("W20261122000001", "WR-r2", 2000, 10000))
         .unwrap_err();
@@ -294,26 +361,62 @@ fn every_validation_rule_stops_before_the_network() {
     let sim = sim();
     let client = client(&sim);
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"out_trade_no": "W1", "out_refund_no": "r", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "out_trade_no"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r 1", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "out_refund_no"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "x".repeat(65), "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "out_refund_no"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "reason": "", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "reason"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "reason": "退".repeat(27), "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "reason"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 0, "total": 1, "currency": "CNY"}}), "amount.refund"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 1, "total": 0, "currency": "CNY"}}), "amount.total"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 2, "total": 1, "currency": "CNY"}}), "amount.refund"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 1, "total": 1, "currency": "USD"}}), "amount.currency"),
-        (json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "funds_account": "BASIC", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}), "funds_account"),
+        (
+            json!({"out_trade_no": "W1", "out_refund_no": "r", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "out_trade_no",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r 1", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "out_refund_no",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "x".repeat(65), "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "out_refund_no",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "reason": "", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "reason",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "reason": "退".repeat(27), "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "reason",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 0, "total": 1, "currency": "CNY"}}),
+            "amount.refund",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 1, "total": 0, "currency": "CNY"}}),
+            "amount.total",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 2, "total": 1, "currency": "CNY"}}),
+            "amount.refund",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "amount": {"refund": 1, "total": 1, "currency": "USD"}}),
+            "amount.currency",
+        ),
+        (
+            json!({"out_trade_no": "W20261122000001", "out_refund_no": "r", "funds_account": "BASIC", "amount": {"refund": 1, "total": 1, "currency": "CNY"}}),
+            "funds_account",
+        ),
     ];
     for (body, field) in cases {
         let err = client.create_refund_json(&body.to_string()).unwrap_err();
-        assert_eq!((err.kind, err.field.as_deref()), (ErrorKind::InvalidRequest, Some(field)), "{body}");
+        assert_eq!(
+            (err.kind, err.field.as_deref()),
+            (ErrorKind::InvalidRequest, Some(field)),
+            "{body}"
+        );
     }
     let err = client
         .create_refund_json(r#"{"out_trade_no":"W20261122000001","out_refund_no":"r","mchid":"1","amount":{"refund":1,"total":1,"currency":"CNY"}}"#)
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::InvalidJson);
-    let err = client.query_refund(&RefundQuery::by_refund_id("5000")).unwrap_err();
+    let err = client
+        .query_refund(&RefundQuery::by_refund_id("5000"))
+        .unwrap_err();
     assert_eq!(err.field.as_deref(), Some("refund_id"));
     assert_eq!(sim.request_count(), 0);
     assert_eq!(sim.gettoken_count(), 0);
@@ -334,7 +437,9 @@ fn eight_threads_share_one_token_fetch() {
                 client
                     .create_refund(&request(&format!("W-THREAD-{i:02}"), &no, 10, 1000))
                     .unwrap();
-                client.query_refund(&RefundQuery::by_out_refund_no(&no)).unwrap();
+                client
+                    .query_refund(&RefundQuery::by_out_refund_no(&no))
+                    .unwrap();
             })
         })
         .collect();
@@ -353,7 +458,11 @@ fn configuration_rules() {
         Client::from_json(&c.to_string()).err().unwrap()
     };
     let err = bad(&|c| c["access_token"] = json!("t"));
-    assert_eq!(err.field.as_deref(), Some("access_token"), "two token sources");
+    assert_eq!(
+        err.field.as_deref(),
+        Some("access_token"),
+        "two token sources"
+    );
     let err = bad(&|c| {
         c.as_object_mut().unwrap().remove("corpsecret");
     });

@@ -36,5 +36,8 @@ cargo test --workspace
 step "C programs under valgrind"
 bash scripts/test-c.sh
 
+step "C++ wrapper under valgrind"
+bash scripts/test-cpp.sh
+
 echo
 echo "all test steps passed"

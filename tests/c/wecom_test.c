@@ -39,8 +39,9 @@ static char *read_file(const char *path) {
     return text;
 }
 
-/* The host's token cache: starts with a stale token. */
+/* The host's token cache: holds a stale token until WeCom rejects it. */
 struct token_cache {
+    const char *current;
     const char *fresh;
     int calls;
     int rejections;
@@ -49,14 +50,13 @@ struct token_cache {
 static int provide_token(void *user_data, const char *rejected_token, char *token_out, size_t capacity) {
     struct token_cache *cache = user_data;
     cache->calls++;
-    const char *token = "stale-token-from-yesterday";
     if (rejected_token) {
         cache->rejections++;
-        if (strcmp(rejected_token, "stale-token-from-yesterday") != 0) return 1;
-        token = cache->fresh;
+        if (strcmp(rejected_token, cache->current) != 0) return 1;
+        cache->current = cache->fresh; /* renew, as the fleet's cache would */
     }
-    if (strlen(token) + 1 > capacity) return 2;
-    strcpy(token_out, token);
+    if (strlen(cache->current) + 1 > capacity) return 2;
+    strcpy(token_out, cache->current);
     return 0;
 }
 
@@ -114,9 +114,10 @@ int main(int argc, char **argv) {
     CHECK(refund_round_trip(client, "W20261122000001", 10000, no));
     /* The order guard: a second request on the same order within a minute is refused locally. */
     char *response = NULL;
-    snprintf(no, sizeof no, "{\"out_trade_no\":\"W20261122000001\",\"out_refund_no\":\"WC-%s-2\","
+    char too_early[256];
+    snprintf(too_early, sizeof too_early, "{\"out_trade_no\":\"W20261122000001\",\"out_refund_no\":\"WC-%s-2\","
              "\"amount\":{\"refund\":1,\"total\":10000,\"currency\":\"CNY\"}}", suffix);
-    CHECK(wxrefund_refund_create(client, no, &response, &error) == WXREFUND_STATUS_RATE_LIMITED);
+    CHECK(wxrefund_refund_create(client, too_early, &response, &error) == WXREFUND_STATUS_RATE_LIMITED);
     CHECK(error && strstr(error, "\"retry_after_secs\":") && strstr(error, "\"kind\":\"order_spacing\""));
     CHECK(error && !strstr(error, "wxrefundSimulatorCorpSecret"));
     wxrefund_string_free(error);
@@ -131,7 +132,7 @@ int main(int argc, char **argv) {
     CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);
 
     /* A host callback supplies the token. */
-    struct token_cache cache = {token, 0, 0};
+    struct token_cache cache = {"stale-token-from-yesterday", token, 0, 0};
     client = NULL;
     CHECK(wxrefund_client_new_with_token_provider(provider_config, NULL, &cache, &client, &error) ==
           WXREFUND_STATUS_INVALID_ARGUMENT);
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
     CHECK(status == WXREFUND_STATUS_OK);
     if (status == WXREFUND_STATUS_OK) {
         snprintf(no, sizeof no, "WC-%s-3", suffix);
-        CHECK(refund_round_trip(client, "W20261122000003", 800, no));
+        CHECK(refund_round_trip(client, "W20261122000002", 500, no));
         CHECK(cache.rejections == 1);
         CHECK(cache.calls >= 3);
         CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);

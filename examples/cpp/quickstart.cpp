@@ -1,0 +1,62 @@
+// Quickstart in C++: apply for a mainland refund, then query until it is final.
+//
+//   target/debug/wxrefund-sim --config-out /tmp/wxrefund.json &   # the offline simulator
+//   g++ -std=c++17 -Wall -Wextra -Werror -Iinclude -Ibindings/cpp examples/cpp/quickstart.cpp
+//       -Ltarget/debug -lwxrefund -lpthread -o quickstart    (one line)
+//   LD_LIBRARY_PATH=target/debug ./quickstart /tmp/wxrefund.json
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "wxrefund.hpp"
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::cerr << "usage: " << argv[0] << " CONFIG_JSON_FILE\n";
+        return 2;
+    }
+    std::ifstream file(argv[1], std::ios::binary);
+    if (!file) {
+        std::cerr << "cannot read " << argv[1] << "\n";
+        return 2;
+    }
+    std::ostringstream config;
+    config << file.rdbuf();
+    std::cout << "wxrefund " << wxrefund::Client::version() << "\n";
+
+    try {
+        wxrefund::Client client = wxrefund::Client::from_config(config.str());
+
+        // One logical refund = one out_refund_no, reused for every retry.
+        const std::string out_refund_no =
+            "CPP" + std::to_string(std::chrono::system_clock::now().time_since_epoch() / std::chrono::seconds(1));
+        const std::string query = R"({"out_refund_no":")" + out_refund_no + R"("})";
+        std::string refund;
+        try {
+            refund = client.create_refund(R"({"out_trade_no":"T20261122000001","out_refund_no":")" + out_refund_no +
+                                          R"(","reason":"quickstart","amount":{"refund":100,"total":10000,"currency":"CNY"}})");
+        } catch (const wxrefund::Error& e) {
+            // The platform may have it: look before deciding.
+            if (e.json().find("\"outcome_unknown\":true") == std::string::npos) throw;
+            refund = client.query_refund(query);
+        }
+        std::cout << "accepted: " << refund << "\n";
+
+        for (int attempt = 0; attempt < 50; attempt++) {
+            refund = client.query_refund(query);
+            if (refund.find("\"final\":true") != std::string::npos) {
+                std::cout << "final: " << refund << "\n";
+                return 0;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::cerr << "refund did not become final\n";
+        return 1;
+    } catch (const wxrefund::Error& e) {
+        std::cerr << "failed: " << e.status_name() << " " << e.json() << "\n";
+        return 1;
+    }
+}

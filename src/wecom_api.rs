@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Supplies WeCom access tokens. Implement it to share one token across a
-/// fleet of terminals through a cache the host already runs.
+/// fleet of terminals through a cache the host already runs. The library
+/// asks before every request and keeps no copy, so return the cached token.
 pub trait AccessTokenProvider: Send + Sync {
     /// A token to use now. `rejected` is the token WeCom just refused
     /// (`40014`/`42001`): return a different, fresh one. Never log tokens.

@@ -188,7 +188,8 @@ pub unsafe extern "C" fn wxrefund_client_new(
 /// configuration without `corpid`/`corpsecret`/`access_token`.
 ///
 /// The library calls `provider(user_data, rejected_token, token_out,
-/// token_capacity)` when it needs a token: write a NUL-terminated token of
+/// token_capacity)` before every request to WeCom (it keeps no copy: the
+/// host's cache is the one source of truth): write a NUL-terminated token of
 /// at most `token_capacity - 1` bytes (capacity is 1024) to `token_out` and
 /// return 0; any other return value fails the call in progress.
 /// `rejected_token` is NULL, or the token WeCom just refused (expired or

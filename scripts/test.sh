@@ -39,5 +39,8 @@ bash scripts/test-c.sh
 step "C++ wrapper under valgrind"
 bash scripts/test-cpp.sh
 
+step "Java binding"
+bash scripts/test-java.sh
+
 echo
 echo "all test steps passed"

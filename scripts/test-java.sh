@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the Java binding (bindings/java) with javac -Xlint:all -Werror and runs its JUnit 4
+# tests against the real library and wxrefund-sim subprocesses. No Maven: JNA and JUnit
+# come from Debian (libjna-java, junit4, libhamcrest-java), installed here when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+JNA=/usr/share/java/jna.jar
+JUNIT=/usr/share/java/junit4.jar
+HAMCREST=/usr/share/java/hamcrest-core.jar
+if [ ! -f "$JNA" ] || [ ! -f "$JUNIT" ] || [ ! -f "$HAMCREST" ]; then
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get update -q
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends libjna-java junit4 libhamcrest-java
+fi
+for jar in "$JNA" "$JUNIT" "$HAMCREST"; do
+    [ -f "$jar" ] || { echo "missing $jar" >&2; exit 1; }
+done
+command -v javac >/dev/null || { echo "javac (JDK 17+) is required" >&2; exit 1; }
+
+cargo build -p wxrefund -p wxrefund-sim
+
+SRC=bindings/java/src
+OUT=target/java
+rm -rf "$OUT"
+mkdir -p "$OUT/main" "$OUT/test" "$OUT/native"
+# Test exactly what was just built, even if another build rewrites target/debug meanwhile.
+cp target/debug/libwxrefund.so target/debug/wxrefund-sim "$OUT/native/"
+# -Xdoclint:all/protected: every public type and member has complete Javadoc.
+javac -Xlint:all -Werror -Xdoclint:all/protected --release 17 -encoding UTF-8 \
+    -cp "$JNA" -d "$OUT/main" $(find "$SRC/main/java" -name '*.java')
+javadoc -quiet -Xdoclint:all -Werror -encoding UTF-8 -cp "$JNA" -d "$OUT/javadoc" \
+    $(find "$SRC/main/java" -name '*.java')
+javac -Xlint:all -Werror --release 17 -encoding UTF-8 \
+    -cp "$OUT/main:$JNA:$JUNIT:$HAMCREST" -d "$OUT/test" $(find "$SRC/test/java" -name '*.java')
+
+TESTS=()
+while IFS= read -r file; do
+    name=${file#"$SRC/test/java/"}
+    name=${name%.java}
+    TESTS+=("${name//\//.}")
+done < <(find "$SRC/test/java" -name '*Test.java' | sort)
+
+java -Djna.library.path="$OUT/native" -Dwxrefund.sim="$OUT/native/wxrefund-sim" \
+    -Dfile.encoding=UTF-8 \
+    -cp "$OUT/main:$OUT/test:$JNA:$JUNIT:$HAMCREST" \
+    org.junit.runner.JUnitCore "${TESTS[@]}"

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::clock::{epoch_secs, rfc3339_cst};
 use crate::error::ApiError;
@@ -129,6 +129,8 @@ pub(crate) struct RefundRecord<O> {
     pub(crate) refund: i64,
     /// `amount.from` as applied (an array).
     pub(crate) from: Value,
+    /// Where the final state is notified (the apply request's `notify_url`), if anywhere.
+    pub(crate) notify_url: Option<String>,
     pub(crate) created: SystemTime,
     pub(crate) order: O,
 }
@@ -139,6 +141,7 @@ impl<O> RefundRecord<O> {
         out_refund_no: &str,
         refund: i64,
         from: &Value,
+        notify_url: Option<&str>,
         order: O,
         now: SystemTime,
     ) -> RefundRecord<O> {
@@ -147,10 +150,56 @@ impl<O> RefundRecord<O> {
             out_refund_no: out_refund_no.to_string(),
             refund,
             from: from.clone(),
+            notify_url: notify_url.map(str::to_string),
             created: now,
             order,
         }
     }
+}
+
+/// A refund that just reached its final state, as its notification announces it.
+#[derive(Debug, Clone)]
+pub(crate) struct Settled {
+    /// The apply request's `notify_url`, if it had one.
+    pub(crate) notify_url: Option<String>,
+    /// The final state.
+    pub(crate) stage: Stage,
+    /// The notification's resource plaintext (PROTOCOL §3.3, §6.4).
+    pub(crate) resource: Value,
+}
+
+/// The members of `source` (a JSON object) named in `names`; absent ones are skipped.
+pub(crate) fn pick(source: &Value, names: &[&str]) -> Map<String, Value> {
+    names
+        .iter()
+        .filter_map(|name| Some((name.to_string(), source.get(*name)?.clone())))
+        .collect()
+}
+
+/// A notification's resource plaintext: the `fields` of the query answer `refund` (absent
+/// ones, like `success_time` before success, are skipped), its `status` as
+/// `refund_status`, the `amount` object, and the merchant: `mchid`, or `sp_mchid` and
+/// `sub_mchid` for a sub-merchant's refund.
+pub(crate) fn notice(
+    refund: &Value,
+    fields: &[&str],
+    amount: Value,
+    mchid: &str,
+    sub_mchid: Option<&str>,
+) -> Value {
+    let mut notice = pick(refund, fields);
+    notice.insert("refund_status".to_string(), refund["status"].clone());
+    notice.insert("amount".to_string(), amount);
+    match sub_mchid {
+        None => {
+            notice.insert("mchid".to_string(), json!(mchid));
+        }
+        Some(sub_mchid) => {
+            notice.insert("sp_mchid".to_string(), json!(mchid));
+            notice.insert("sub_mchid".to_string(), json!(sub_mchid));
+        }
+    }
+    Value::Object(notice)
 }
 
 /// The fields the mainland `Refund` object and the WeCom refund detail share (PROTOCOL
@@ -168,13 +217,35 @@ pub(crate) fn original_route_refund<O: PaidOrder>(record: &RefundRecord<O>) -> V
     })
 }
 
-/// A family's view of its refunds: how one renders, and from that every refund of an order.
+/// A family's view of its refunds: how one renders and is notified, and from that every
+/// refund of an order and the refunds that just settled.
 pub(crate) trait RefundViews<O: PaidOrder> {
     /// The family's book.
     fn book(&self) -> &Book<O>;
 
+    /// The family's book, to take settled refunds from.
+    fn book_mut(&mut self) -> &mut Book<O>;
+
     /// The refund as the family's query endpoint returns it at `now`.
     fn render(&self, record: &RefundRecord<O>, now: SystemTime) -> Value;
+
+    /// The resource plaintext of the refund's notification at `now` (see [`notice`]).
+    fn notification(&self, record: &RefundRecord<O>, now: SystemTime) -> Value;
+
+    /// The refunds that reached their final state since the last call, oldest first.
+    fn settle(&mut self, now: SystemTime) -> Vec<Settled> {
+        let numbers = self.book_mut().take_settled(now);
+        let book = self.book();
+        numbers
+            .iter()
+            .filter_map(|no| book.refund(no))
+            .map(|record| Settled {
+                notify_url: record.notify_url.clone(),
+                stage: book.stage(record, now),
+                resource: self.notification(record, now),
+            })
+            .collect()
+    }
 
     /// Every refund of an order as the query returns it, oldest first.
     fn refunds_for_order(&self, out_trade_no: &str, now: SystemTime) -> Vec<Value> {
@@ -210,6 +281,8 @@ pub(crate) struct Book<O> {
     by_refund_id: HashMap<String, String>,
     /// out_trade_no → its refunds' out_refund_no, oldest first.
     order_refunds: HashMap<String, Vec<String>>,
+    /// out_refund_no of the refunds not yet taken by [`Book::take_settled`], oldest first.
+    unsettled: Vec<String>,
 }
 
 impl<O: PaidOrder> Book<O> {
@@ -223,6 +296,7 @@ impl<O: PaidOrder> Book<O> {
             refunds: HashMap::new(),
             by_refund_id: HashMap::new(),
             order_refunds: HashMap::new(),
+            unsettled: Vec::new(),
         }
     }
 
@@ -282,17 +356,20 @@ impl<O: PaidOrder> Book<O> {
     }
 
     /// Records a new refund of `order` if the platform's limits allow it (see
-    /// [`Book::admit`]); returns a copy of the new record.
+    /// [`Book::admit`]); returns a copy of the new record. Its final state will be notified
+    /// to `notify_url`.
     pub(crate) fn open(
         &mut self,
         order: O,
         out_refund_no: &str,
         refund: i64,
         from: &Value,
+        notify_url: Option<&str>,
         now: SystemTime,
     ) -> Result<RefundRecord<O>, Refusal> {
         self.admit(&order, refund, now)?;
-        let record = RefundRecord::new(out_refund_no, refund, from, order, now);
+        let record = RefundRecord::new(out_refund_no, refund, from, notify_url, order, now);
+        self.unsettled.push(record.out_refund_no.clone());
         self.order_refunds
             .entry(record.order.out_trade_no().to_string())
             .or_default()
@@ -357,6 +434,21 @@ impl<O: PaidOrder> Book<O> {
             .get(out_trade_no)
             .map(|nos| nos.iter().filter_map(|no| self.refunds.get(no)).collect())
             .unwrap_or_default()
+    }
+
+    /// The refund numbers of the refunds that reached their final state at `now` and were
+    /// not taken before, oldest first; each is taken once.
+    pub(crate) fn take_settled(&mut self, now: SystemTime) -> Vec<String> {
+        let (settled, unsettled) =
+            std::mem::take(&mut self.unsettled)
+                .into_iter()
+                .partition(|no| {
+                    self.refunds
+                        .get(no)
+                        .is_none_or(|record| self.stage(record, now) != Stage::Processing)
+                });
+        self.unsettled = unsettled;
+        settled
     }
 
     /// Sets a refund object's `status` at `now` (`closed` is the family's name for the closed

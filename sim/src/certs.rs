@@ -61,25 +61,26 @@ fn aead_key(key: &[u8]) -> io::Result<LessSafeKey> {
     Ok(LessSafeKey::new(unbound))
 }
 
+/// An encrypted object (PROTOCOL §3.1) of `plaintext` under `key`, with a fresh
+/// 12-character nonce: `algorithm`, `nonce`, `associated_data` and `ciphertext`.
+pub(crate) fn encrypted_object(key: &[u8], aad: &str, plaintext: &[u8]) -> io::Result<Value> {
+    let nonce = random_alnum(12);
+    let ciphertext = encrypt(key, nonce.as_bytes(), aad.as_bytes(), plaintext)?;
+    Ok(json!({
+        "algorithm": "AEAD_AES_256_GCM",
+        "nonce": nonce,
+        "associated_data": aad,
+        "ciphertext": ciphertext,
+    }))
+}
+
 /// One `data[]` entry of the certificate list, with a fresh nonce.
 fn certificate_entry(serial: &str, pem: &str) -> io::Result<Value> {
-    let nonce = random_alnum(12);
-    let ciphertext = encrypt(
-        APIV3_KEY.as_bytes(),
-        nonce.as_bytes(),
-        CERT_AAD.as_bytes(),
-        pem.as_bytes(),
-    )?;
     Ok(json!({
         "serial_no": serial,
         "effective_time": PLATFORM_EFFECTIVE_TIME,
         "expire_time": PLATFORM_EXPIRE_TIME,
-        "encrypt_certificate": {
-            "algorithm": "AEAD_AES_256_GCM",
-            "nonce": nonce,
-            "associated_data": CERT_AAD,
-            "ciphertext": ciphertext,
-        }
+        "encrypt_certificate": encrypted_object(APIV3_KEY.as_bytes(), CERT_AAD, pem.as_bytes())?,
     }))
 }
 

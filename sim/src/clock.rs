@@ -62,6 +62,11 @@ pub(crate) fn random_alnum(len: usize) -> String {
         .collect()
 }
 
+/// Lower-case hexadecimal of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Fills `buf` with random bytes.
 pub(crate) fn fill_random(buf: &mut [u8]) {
     if SystemRandom::new().fill(buf).is_err() {
@@ -89,6 +94,11 @@ mod tests {
         // Crossing midnight and a leap day.
         let t = UNIX_EPOCH + Duration::from_secs(1_709_222_400 - 3600); // 2024-02-29T15:00:00Z
         assert_eq!(rfc3339_cst(t), "2024-02-29T23:00:00+08:00");
+    }
+
+    #[test]
+    fn hex_is_lower_case_and_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5]), "000fa5");
     }
 
     #[test]

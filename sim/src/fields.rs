@@ -133,15 +133,17 @@ pub(crate) fn reason(obj: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The optional `reason` and `notify_url` fields both APIv3 families accept.
-pub(crate) fn reason_and_notify_url(obj: &Map<String, Value>) -> Result<(), ApiError> {
+/// The optional `reason` and `notify_url` fields both APIv3 families accept; returns the
+/// `notify_url`.
+pub(crate) fn reason_and_notify_url(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     reason(obj)?;
-    if let Some(url) = optional_str_len(obj, "notify_url", 8, 256)? {
+    let notify_url = optional_str_len(obj, "notify_url", 8, 256)?;
+    if let Some(url) = &notify_url {
         if url.contains('?') {
             return Err(ApiError::param("/notify_url", &json!(url), "不能携带参数"));
         }
     }
-    Ok(())
+    Ok(notify_url)
 }
 
 /// `amount.currency`: a required string of 1 to `max` bytes.

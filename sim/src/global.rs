@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::book::{Book, RefundRecord, RefundViews};
+use crate::book::{notice, pick, Book, RefundRecord, RefundViews};
 use crate::clock::rfc3339_cst;
 use crate::error::ApiError;
 use crate::fields::{
@@ -40,6 +40,8 @@ pub(crate) struct GlobalApplyRequest {
     pub(crate) currency: String,
     /// `amount.from` as given (an array), or an empty array.
     pub(crate) from: Value,
+    /// Where to notify the refund's final state.
+    pub(crate) notify_url: Option<String>,
 }
 
 /// Refuses a body merchant number other than the one that signed the request.
@@ -88,7 +90,7 @@ pub(crate) fn parse_global_apply(body: &[u8]) -> Result<GlobalApplyRequest, ApiE
     let sub_mchid = parse_mode(&obj)?;
     let (transaction_id, out_trade_no) = order_reference(&obj, 1)?;
     let out_refund_no = out_refund_no(&obj)?;
-    reason_and_notify_url(&obj)?;
+    let notify_url = reason_and_notify_url(&obj)?;
     optional_str_len(&obj, "source", 1, 30)?;
 
     let amount = amount_object(&obj)?;
@@ -111,6 +113,7 @@ pub(crate) fn parse_global_apply(body: &[u8]) -> Result<GlobalApplyRequest, ApiE
         total,
         currency,
         from,
+        notify_url,
     })
 }
 
@@ -243,9 +246,14 @@ impl GlobalLedger {
                 "订单金额与原订单不一致",
             ));
         }
-        let record = self
-            .book
-            .open(order, &req.out_refund_no, req.refund, &req.from, now)?;
+        let record = self.book.open(
+            order,
+            &req.out_refund_no,
+            req.refund,
+            &req.from,
+            req.notify_url.as_deref(),
+            now,
+        )?;
         Ok(apply_answer(&record))
     }
 
@@ -271,6 +279,10 @@ impl GlobalLedger {
 impl RefundViews<GlobalOrder> for GlobalLedger {
     fn book(&self) -> &Book<GlobalOrder> {
         &self.book
+    }
+
+    fn book_mut(&mut self) -> &mut Book<GlobalOrder> {
+        &mut self.book
     }
 
     /// The Global query answer (PROTOCOL §5.2).
@@ -299,6 +311,37 @@ impl RefundViews<GlobalOrder> for GlobalLedger {
         self.book
             .set_status(&mut refund, record, now, "REFUNDCLOSE");
         refund
+    }
+
+    /// The Global refund notification: the query's fields, institution refunds naming
+    /// `sp_mchid` and `sub_mchid`.
+    fn notification(&self, record: &RefundRecord<GlobalOrder>, now: SystemTime) -> Value {
+        let refund = self.render(record, now);
+        let amount = pick(
+            &refund["amount"],
+            &[
+                "refund",
+                "currency",
+                "payer_refund",
+                "payer_currency",
+                "settlement_refund",
+                "settlement_currency",
+            ],
+        );
+        notice(
+            &refund,
+            &[
+                "id",
+                "out_refund_no",
+                "transaction_id",
+                "out_trade_no",
+                "success_time",
+                "recv_account",
+            ],
+            Value::Object(amount),
+            MCHID,
+            record.order.sub_mchid.as_deref(),
+        )
     }
 }
 

@@ -103,13 +103,59 @@ pub(crate) fn load_rsa_key(pem: &str) -> io::Result<RsaKeyPair> {
         .map_err(|e| io::Error::other(format!("private key: {e}")))
 }
 
+/// Whether `signature_b64` is a valid RSA-SHA256 signature of `message` by the key of the
+/// certificate `cert_pem`; used by the tests.
+#[cfg(test)]
+pub(crate) fn verifies(cert_pem: &str, message: &[u8], signature_b64: &str) -> bool {
+    let Ok(signature) = BASE64.decode(signature_b64) else {
+        return false;
+    };
+    let Ok(der) = CertificateDer::from_pem_slice(cert_pem.as_bytes()) else {
+        return false;
+    };
+    let Ok(cert) = webpki::EndEntityCert::try_from(&der) else {
+        return false;
+    };
+    cert.verify_signature(
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+        message,
+        &signature,
+    )
+    .is_ok()
+}
+
+/// Like [`verifies`], with the WeChat Pay public key; used by the tests.
+#[cfg(test)]
+pub(crate) fn verifies_with_public_key(message: &[u8], signature_b64: &str) -> bool {
+    use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
+
+    let Ok(signature) = BASE64.decode(signature_b64) else {
+        return false;
+    };
+    let Ok(spki) = SubjectPublicKeyInfoDer::from_pem_slice(PUBKEY_PUB_PEM.as_bytes()) else {
+        return false;
+    };
+    // A 2048-bit RSA SubjectPublicKeyInfo is a 24-byte header, then the PKCS#1 key.
+    let Some(rsa_key) = spki.get(24..).filter(|_| spki.len() == 294) else {
+        return false;
+    };
+    UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, rsa_key)
+        .verify(message, &signature)
+        .is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn all_embedded_keys_parse() {
-        assert!(Keys::load().is_ok());
+        let keys = Keys::load().expect("keys");
         assert_eq!(APIV3_KEY.len(), 32);
+        let signature = keys.public_key.sign(b"message").expect("sign");
+        assert!(verifies_with_public_key(b"message", &signature));
+        assert!(!verifies_with_public_key(b"other", &signature));
+        assert!(!verifies(PLATFORM_CERT_PEM, b"message", &signature));
     }
 }

@@ -5,12 +5,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::book::{original_route_refund, Book, RefundRecord, RefundViews};
+use crate::book::{notice, original_route_refund, pick, Book, RefundRecord, RefundViews};
 use crate::error::ApiError;
 use crate::fields::{
     amount_from, amount_object, cny_currency, json_object, optional_str, optional_str_len,
     order_reference, out_refund_no, positive_amount, reason_and_notify_url,
 };
+use crate::keys::MCHID;
 use crate::Order;
 
 /// A validated apply-refund request body.
@@ -24,6 +25,8 @@ pub(crate) struct ApplyRequest {
     pub(crate) total: i64,
     /// `amount.from` as given (an array), or an empty array.
     pub(crate) from: Value,
+    /// Where to notify the refund's final state.
+    pub(crate) notify_url: Option<String>,
 }
 
 /// Parses and validates an apply-refund body, answering PARAM_ERROR like the platform.
@@ -32,7 +35,7 @@ pub(crate) fn parse_apply(body: &[u8]) -> Result<ApplyRequest, ApiError> {
     let sub_mchid = optional_str_len(&obj, "sub_mchid", 1, 32)?;
     let (transaction_id, out_trade_no) = order_reference(&obj, 6)?;
     let out_refund_no = out_refund_no(&obj)?;
-    reason_and_notify_url(&obj)?;
+    let notify_url = reason_and_notify_url(&obj)?;
     if let Some(account) = optional_str(&obj, "funds_account", "/funds_account")? {
         if account != "AVAILABLE" && account != "UNSETTLED" {
             return Err(ApiError::param(
@@ -66,6 +69,7 @@ pub(crate) fn parse_apply(body: &[u8]) -> Result<ApplyRequest, ApiError> {
         refund,
         total,
         from,
+        notify_url,
     })
 }
 
@@ -123,9 +127,14 @@ impl Ledger {
         if req.total != order.total {
             return Err(ApiError::invalid("订单金额与原订单不一致"));
         }
-        let record = self
-            .book
-            .open(order, &req.out_refund_no, req.refund, &req.from, now)?;
+        let record = self.book.open(
+            order,
+            &req.out_refund_no,
+            req.refund,
+            &req.from,
+            req.notify_url.as_deref(),
+            now,
+        )?;
         Ok(self.render(&record, now))
     }
 
@@ -158,6 +167,10 @@ impl RefundViews<Order> for Ledger {
         &self.book
     }
 
+    fn book_mut(&mut self) -> &mut Book<Order> {
+        &mut self.book
+    }
+
     /// The `Refund` object (PROTOCOL §4.3).
     fn render(&self, record: &RefundRecord<Order>, now: SystemTime) -> Value {
         let order = &record.order;
@@ -177,6 +190,29 @@ impl RefundViews<Order> for Ledger {
         refund["promotion_detail"] = json!([]);
         self.book.set_status(&mut refund, record, now, "CLOSED");
         refund
+    }
+
+    /// PROTOCOL §3.3; partner refunds name `sp_mchid` and `sub_mchid`.
+    fn notification(&self, record: &RefundRecord<Order>, now: SystemTime) -> Value {
+        let refund = self.render(record, now);
+        let amount = pick(
+            &refund["amount"],
+            &["total", "refund", "payer_total", "payer_refund"],
+        );
+        notice(
+            &refund,
+            &[
+                "transaction_id",
+                "out_trade_no",
+                "refund_id",
+                "out_refund_no",
+                "success_time",
+                "user_received_account",
+            ],
+            Value::Object(amount),
+            MCHID,
+            record.order.sub_mchid.as_deref(),
+        )
     }
 }
 

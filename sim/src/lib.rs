@@ -115,6 +115,54 @@
 //! idempotent repeats and requests later refused by another rule included; queries are not
 //! subject to it.
 //!
+//! # Notifications
+//!
+//! When a refund reaches its final state (the moment a query first shows `SUCCESS`,
+//! `CLOSED`/`REFUNDCLOSE` or `ABNORMAL`), a background thread POSTs a notification: to the
+//! apply request's `notify_url` for mainland and Global refunds, to
+//! [`SimOptions::wecom_callback_url`] for WeCom refunds. Refunds without a target are not
+//! notified. Only `http://127.0.0.1`, `http://localhost` and `http://[::1]` URLs (any
+//! port) are contacted; any other target is logged as one failed [`Delivery`] and never
+//! contacted. A 2xx status acknowledges; otherwise (or when the connection fails, 2 s
+//! timeouts) the notification is redelivered after each delay of
+//! [`SimOptions::notify_schedule`] in turn, with the same envelope `id` and a fresh
+//! timestamp, nonce and signature. [`Simulator::deliveries`] lists every attempt.
+//!
+//! Mainland and Global notifications are APIv3 envelopes (PROTOCOL §3.2): `id` (`EV-` + 32
+//! hex digits), `create_time`, `resource_type` `encrypt-resource`, `event_type`
+//! `REFUND.SUCCESS`/`REFUND.CLOSED`/`REFUND.ABNORMAL`, `summary` 退款成功/退款关闭/退款异常
+//! and a `resource` encrypted with AEAD_AES_256_GCM under the APIv3 key (associated data
+//! `refund`). They carry the five `Wechatpay-*` headers over the exact body sent, signed
+//! like responses; in [`Verification::Both`] mode successive attempts alternate between the
+//! platform certificate (first) and the public key. The resource plaintext is, with the
+//! values the query shows:
+//!
+//! * mainland: `mchid` (partner refunds: `sp_mchid` and `sub_mchid`), `transaction_id`,
+//!   `out_trade_no`, `refund_id`, `out_refund_no`, `refund_status`
+//!   (`SUCCESS`/`CLOSED`/`ABNORMAL`), `success_time` (success only),
+//!   `user_received_account`, `amount` {`total`, `refund`, `payer_total`, `payer_refund`};
+//! * Global: `mchid` (institution refunds: `sp_mchid` and `sub_mchid`), `id`,
+//!   `out_refund_no`, `transaction_id`, `out_trade_no`, `refund_status`
+//!   (`SUCCESS`/`REFUNDCLOSE`/`ABNORMAL`), `success_time`, `recv_account`, `amount`
+//!   {`refund`, `currency`, `payer_refund`, `payer_currency`, `settlement_refund`,
+//!   `settlement_currency`}.
+//!
+//! WeCom callbacks (PROTOCOL §6.4) are POSTed to the callback URL plus
+//! `msg_signature`, `timestamp` and `nonce` query parameters, with the body
+//! `{"tousername":"ww5f1e2d3c4b5a6978","encrypt":..,"agentid":"1000002"}` (or the XML form
+//! when [`SimOptions::wecom_callback_xml`] is set). `Encrypt` is WeCom's AES-256-CBC
+//! scheme under the EncodingAESKey `BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY` (IV = the
+//! key's first 16 bytes; 16 random bytes, big-endian length, message, corp id; padding to
+//! 32 bytes), and `msg_signature` the hex SHA-1 of the sorted callback token
+//! `wxrefundSimCallbackToken`, timestamp, nonce and `Encrypt`. Both secrets are in
+//! [`Simulator::wecom_client_config`]. The decrypted message is the APIv3-style envelope
+//! plus `"notify_type":"REFUND"`; its resource is encrypted with the 32-byte AES key of the
+//! EncodingAESKey (an assumption: the platform's key is undocumented) and holds `mchid`,
+//! `out_trade_no`, `refund_id`, `out_refund_no`, `refund_status`, `success_time`,
+//! `user_received_account` and `amount` {`total`, `refund`, `payer_total`, `payer_refund`}.
+//!
+//! Misbehaving notifications are queued with [`Simulator::inject_notification`].
+//!
 //! # Example
 //!
 //! ```
@@ -137,8 +185,11 @@ mod global;
 mod http;
 mod keys;
 mod ledger;
+mod notify;
 mod server;
 mod wecom;
+
+pub use notify::{Delivery, NotifyFault};
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -156,6 +207,7 @@ use crate::keys::{
     Keys, APIV3_KEY, APPID, MCHID, MERCHANT_KEY_PEM, MERCHANT_SERIAL, PUBKEY_PUB_PEM, PUBLIC_KEY_ID,
 };
 use crate::ledger::Ledger;
+use crate::notify::Outbox;
 use crate::server::{lock, Shared};
 use crate::wecom::{TokenStore, WeComLedger};
 
@@ -190,6 +242,15 @@ pub struct SimOptions {
     /// Minimum gap between two WeCom apply requests on one order (default 60 s, like the
     /// platform's 1 request a minute per order); `Duration::ZERO` disables the rule.
     pub wecom_order_spacing: Duration,
+    /// Delays between redeliveries of an unacknowledged notification; at most the first 15
+    /// are used. Default: the platform's 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/
+    /// 6h/6h divided by 150 (100 ms, 100 ms, 200 ms, 1.2 s, 4 s, ...).
+    pub notify_schedule: Vec<Duration>,
+    /// Where WeCom refund notifications (callbacks) are POSTed; `None` (the default) sends
+    /// none. Only loopback `http://` URLs are contacted.
+    pub wecom_callback_url: Option<String>,
+    /// Send WeCom callbacks as XML (WeCom's default format) instead of JSON.
+    pub wecom_callback_xml: bool,
 }
 
 impl Default for SimOptions {
@@ -202,6 +263,9 @@ impl Default for SimOptions {
             seed_demo_orders: true,
             wecom_token_lifetime: Duration::from_secs(7200),
             wecom_order_spacing: Duration::from_secs(60),
+            notify_schedule: notify::default_schedule(),
+            wecom_callback_url: None,
+            wecom_callback_xml: false,
         }
     }
 }
@@ -302,11 +366,13 @@ pub enum Fault {
     ClockSkew(i64),
 }
 
-/// A running simulator. Dropping it stops the server and closes its connections.
+/// A running simulator. Dropping it stops the server and the notifier and closes its
+/// connections.
 pub struct Simulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     accept_thread: Option<JoinHandle<()>>,
+    notify_thread: Option<JoinHandle<()>>,
 }
 
 /// The demo orders from the crate documentation.
@@ -472,13 +538,21 @@ impl Simulator {
             rotated: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
+            notify: Outbox::new(&options)?,
         });
-        let accept_thread = server::spawn_accept_loop(listener, Arc::clone(&shared))?;
-        Ok(Simulator {
+        let notify_thread = notify::spawn(Arc::clone(&shared))?;
+        let mut simulator = Simulator {
             shared,
             addr,
-            accept_thread: Some(accept_thread),
-        })
+            accept_thread: None,
+            notify_thread: Some(notify_thread),
+        };
+        // On error, dropping `simulator` stops the notifier again.
+        simulator.accept_thread = Some(server::spawn_accept_loop(
+            listener,
+            Arc::clone(&simulator.shared),
+        )?);
+        Ok(simulator)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -619,6 +693,18 @@ impl Simulator {
         self.shared.refund_requests.load(Ordering::SeqCst)
     }
 
+    /// Applies `fault` to the next `times` refund notifications of any family (those with
+    /// a loopback target; refused URLs take none). Faults queue in order; see
+    /// [`NotifyFault`].
+    pub fn inject_notification(&self, fault: NotifyFault, times: usize) {
+        self.shared.notify.inject(fault, times);
+    }
+
+    /// Every notification delivery attempt so far, in order, failed ones included.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.shared.notify.deliveries()
+    }
+
     /// Signs responses with the rotated platform certificate from now on;
     /// `/v3/certificates` then lists both certificates.
     pub fn rotate_platform_certificate(&self) {
@@ -634,6 +720,12 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
+        // The notifier sleeps at most a tick, or finishes its current attempt (bounded by
+        // its timeouts), then sees the flag.
+        if let Some(handle) = self.notify_thread.take() {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
         // Wake the accept loop, which blocks in accept(), so it sees the flag and exits.
         let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
         if let Some(handle) = self.accept_thread.take() {
@@ -658,8 +750,6 @@ mod tests {
     use base64::Engine as _;
     use ring::rand::SystemRandom;
     use ring::signature::RSA_PKCS1_SHA256;
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::CertificateDer;
     use std::io::{Read, Write};
 
     const REFUNDS: &str = "/v3/refund/domestic/refunds";
@@ -755,24 +845,11 @@ mod tests {
             .is_some_and(|id| id.len() == 30));
 
         // The response signature verifies with the platform certificate.
-        let ts = header(&response, "Wechatpay-Timestamp").expect("ts");
-        let nonce = header(&response, "Wechatpay-Nonce").expect("nonce");
-        let sig = header(&response, "Wechatpay-Signature").expect("sig");
         assert_eq!(
             header(&response, "Wechatpay-Serial"),
             Some(keys::PLATFORM_SERIAL)
         );
-        let raw_body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let message = format!("{ts}\n{nonce}\n{raw_body}\n");
-        let der = CertificateDer::from_pem_slice(PLATFORM_CERT_PEM.as_bytes()).expect("pem");
-        let cert = webpki::EndEntityCert::try_from(&der).expect("cert");
-        let sig = BASE64.decode(sig).expect("base64");
-        cert.verify_signature(
-            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-            message.as_bytes(),
-            &sig,
-        )
-        .expect("valid response signature");
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
 
         // Query with `|` percent-encoded; the first attempt hits an injected SYSTEM_ERROR.
         sim.inject(Fault::SystemError, 1);
@@ -1047,17 +1124,7 @@ mod tests {
         };
         let raw_body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
         let message = format!("{ts}\n{nonce}\n{raw_body}\n");
-        let Ok(sig) = BASE64.decode(sig) else {
-            return false;
-        };
-        let der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("pem");
-        let cert = webpki::EndEntityCert::try_from(&der).expect("cert");
-        cert.verify_signature(
-            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-            message.as_bytes(),
-            &sig,
-        )
-        .is_ok()
+        keys::verifies(cert_pem, message.as_bytes(), sig)
     }
 
     #[test]

@@ -15,12 +15,13 @@ use serde_json::{json, Value};
 
 use crate::auth::verify_request;
 use crate::certs::certificate_list;
-use crate::clock::{epoch_secs, fill_random, random_alnum};
+use crate::clock::{epoch_secs, fill_random, hex, random_alnum};
 use crate::error::ApiError;
 use crate::global::{parse_global_apply, parse_query_scope, GlobalLedger, RefundKey};
 use crate::http::{self, percent_decode, query_param, ReadError, Request, Response};
 use crate::keys::{Keys, Signer, PUBLIC_KEY_ID};
 use crate::ledger::{parse_apply, Ledger};
+use crate::notify::Outbox;
 use crate::wecom::{self, Endpoint, TokenStore, WeComError, WeComLedger};
 use crate::{Fault, Verification};
 
@@ -61,6 +62,20 @@ pub(crate) struct Shared {
     pub(crate) stopping: AtomicBool,
     /// Open connections, so stopping the simulator can shut them down.
     pub(crate) connections: Mutex<HashMap<u64, TcpStream>>,
+    /// Refund notifications: settings, queued faults and the delivery log.
+    pub(crate) notify: Outbox,
+}
+
+/// Takes one use of the fault at the front of a queue of (fault, remaining uses).
+pub(crate) fn take_fault<F: Clone>(queue: &Mutex<VecDeque<(F, usize)>>) -> Option<F> {
+    let mut faults = lock(queue);
+    let (fault, remaining) = faults.front_mut()?;
+    let fault = fault.clone();
+    *remaining = remaining.saturating_sub(1);
+    if *remaining == 0 {
+        faults.pop_front();
+    }
+    Some(fault)
 }
 
 /// What to do with a handled request.
@@ -137,22 +152,10 @@ fn decode_segment(segment: &str, name: &str) -> Result<String, ApiError> {
 }
 
 impl Shared {
-    /// Takes the fault for the next refund request, if any is queued.
-    fn next_fault(&self) -> Option<Fault> {
-        let mut faults = lock(&self.faults);
-        let (fault, remaining) = faults.front_mut()?;
-        let fault = fault.clone();
-        *remaining -= 1;
-        if *remaining == 0 {
-            faults.pop_front();
-        }
-        Some(fault)
-    }
-
     /// Counts a request on a refund endpoint and takes the fault that applies to it.
     fn refund_request(&self) -> Option<Fault> {
         self.refund_requests.fetch_add(1, Ordering::SeqCst);
-        self.next_fault()
+        take_fault(&self.faults)
     }
 
     /// Handles one request end to end.
@@ -339,8 +342,9 @@ impl Shared {
         response
     }
 
-    /// The five `Wechatpay-*` headers over `TS\nNONCE\nBODY\n`.
-    fn signature_headers(
+    /// The five `Wechatpay-*` headers over `TS\nNONCE\nBODY\n`, made with
+    /// [`Shared::signer`]; the signature faults and `ClockSkew` apply.
+    pub(crate) fn signature_headers(
         &self,
         request_serial: Option<&str>,
         body: &[u8],
@@ -410,9 +414,8 @@ fn json_response(status: u16, body: &Value) -> Response {
 fn request_id(status: u16) -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
     let code = if status < 300 { 0 } else { u32::from(status) };
-    format!("{hex}-{code}")
+    format!("{}-{code}", hex(&bytes).to_ascii_uppercase())
 }
 
 /// Accepts connections until the simulator stops, one thread per connection.

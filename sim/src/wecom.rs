@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Map, Value};
 
-use crate::book::{original_route_refund, Book, RefundRecord, RefundViews, Refusal};
+use crate::book::{notice, original_route_refund, Book, RefundRecord, RefundViews, Refusal};
 use crate::clock::{days_ago, random_alnum};
 use crate::error::ApiError;
 use crate::fields::{
@@ -29,6 +29,12 @@ pub(crate) const CORPSECRET: &str = "wxrefundSimulatorCorpSecret-0123456789";
 pub(crate) const MCHID: &str = "1900000300";
 /// The mini-program bound to the collection account.
 pub(crate) const APPID: &str = "wx8a7b6c5d4e3f2a10";
+/// The Token of the collection app's callback settings; `msg_signature` is made with it.
+pub(crate) const CALLBACK_TOKEN: &str = "wxrefundSimCallbackToken";
+/// The collection app's EncodingAESKey: 43 base64 characters of a 32-byte AES key.
+pub(crate) const ENCODING_AES_KEY: &str = "BwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAhIiMkJSY";
+/// The agent id of the collection app, which callbacks name.
+pub(crate) const AGENT_ID: &str = "1000002";
 /// Length of an issued access token (random `[0-9A-Za-z]`).
 const TOKEN_LEN: usize = 64;
 
@@ -184,6 +190,8 @@ pub(crate) fn client_config(base_url: &str, access_token: Option<&str>) -> Value
         "mchid": MCHID,
         "appid": APPID,
         "base_url": base_url,
+        "callback_token": CALLBACK_TOKEN,
+        "encoding_aes_key": ENCODING_AES_KEY,
     });
     match access_token {
         Some(token) => config["access_token"] = json!(token),
@@ -454,9 +462,9 @@ impl WeComLedger {
                 "does not match the order total",
             )));
         }
-        let record = self
-            .book
-            .open(order, &req.out_refund_no, req.refund, &json!([]), now)?;
+        let record =
+            self.book
+                .open(order, &req.out_refund_no, req.refund, &json!([]), None, now)?;
         Ok(apply_answer(&record))
     }
 
@@ -493,6 +501,10 @@ impl RefundViews<WeComOrder> for WeComLedger {
         &self.book
     }
 
+    fn book_mut(&mut self) -> &mut Book<WeComOrder> {
+        &mut self.book
+    }
+
     /// The get_refund_detail answer (PROTOCOL §6.3), without `errcode`/`errmsg`.
     fn render(&self, record: &RefundRecord<WeComOrder>, now: SystemTime) -> Value {
         let mut refund = original_route_refund(record);
@@ -500,6 +512,30 @@ impl RefundViews<WeComOrder> for WeComLedger {
         refund["promotion_detail"] = json!([]);
         self.book.set_status(&mut refund, record, now, "CLOSED");
         refund
+    }
+
+    /// PROTOCOL §6.4. The query answer has no order total, so it comes from the order.
+    fn notification(&self, record: &RefundRecord<WeComOrder>, now: SystemTime) -> Value {
+        let refund = self.render(record, now);
+        let amount = json!({
+            "total": record.order.total,
+            "refund": refund["amount"]["refund"],
+            "payer_total": record.order.total,
+            "payer_refund": refund["amount"]["payer_refund"],
+        });
+        notice(
+            &refund,
+            &[
+                "out_trade_no",
+                "refund_id",
+                "out_refund_no",
+                "success_time",
+                "user_received_account",
+            ],
+            amount,
+            MCHID,
+            None,
+        )
     }
 }
 
@@ -831,7 +867,11 @@ mod tests {
         assert!(fixed.get("corpid").is_none() && fixed.get("corpsecret").is_none());
         let fetched = client_config("http://x", None);
         assert_eq!(fetched["corpid"], CORPID);
-        assert_eq!(fetched.as_object().map(Map::len), Some(6));
+        assert_eq!(fetched.as_object().map(Map::len), Some(8));
+        for config in [&fixed, &fetched] {
+            assert_eq!(config["callback_token"], CALLBACK_TOKEN);
+            assert_eq!(config["encoding_aes_key"], ENCODING_AES_KEY);
+        }
         assert_eq!(
             Endpoint::for_path("/cgi-bin/gettoken"),
             Some(Endpoint::GetToken)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 cargo build -p wxrefund -p wxrefund-sim
 OUT=target/c
 mkdir -p "$OUT"
-CFLAGS=(-Wall -Wextra -Werror -std=c11 -D_POSIX_C_SOURCE=200809L -g -Iinclude)
+CFLAGS=(-Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -g -Iinclude)
 LIBS=(-Ltarget/debug -lwxrefund -lpthread)
 cc "${CFLAGS[@]}" examples/c/quickstart.c "${LIBS[@]}" -o "$OUT/quickstart"
 for test in tests/c/*.c; do
@@ -51,6 +51,7 @@ run() {
 }
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"
+run "$OUT/notify_test" "$OUT/domestic.json"
 run "$OUT/global_test" "$OUT/global.json" G20261122000001 10000 USD
 run "$OUT/global_test" "$OUT/institution.json" G20261122000009 20000 EUR
 run "$OUT/wecom_test" "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"

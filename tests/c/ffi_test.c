@@ -10,18 +10,7 @@
 #include <time.h>
 
 #include "wxrefund.h"
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                     \
-    do {                                                                \
-        checks++;                                                       \
-        if (!(cond)) {                                                  \
-            failures++;                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                               \
-    } while (0)
+#include "test_util.h"
 
 /* Runs CALL, which writes to `err`, then checks it with expect(). */
 #define EXPECT(want, needle, call)                    \
@@ -49,22 +38,6 @@ static void expect(wxrefund_status got, wxrefund_status want, char *error_json, 
         }
     }
     wxrefund_string_free(error_json);
-}
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        text = NULL;
-    }
-    if (text) text[size] = '\0';
-    fclose(f);
-    return text;
 }
 
 static void test_static_strings(void) {
@@ -230,6 +203,5 @@ int main(int argc, char **argv) {
         CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);
     }
     free(config);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures == 0 ? 0 : 1;
+    return report();
 }

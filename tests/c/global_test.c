@@ -10,22 +10,7 @@
 #include <time.h>
 
 #include "wxrefund.h"
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        text = NULL;
-    }
-    if (text) text[size] = '\0';
-    fclose(f);
-    return text;
-}
+#include "test_util.h"
 
 /* Copies the string value of `"key":"` after `from` into out; 0 when absent. */
 static int string_after(const char *from, const char *key, char *out, size_t size) {
@@ -76,7 +61,6 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    int failures = 0, checks = 0;
     char out_refund_no[64], request[512], query[128], refund_id[64], wxrefund_part[256];
     snprintf(out_refund_no, sizeof out_refund_no, "G|C*%ld@%d", (long)time(NULL), (int)(clock() % 1000));
     snprintf(request, sizeof request,
@@ -130,6 +114,5 @@ int main(int argc, char **argv) {
     wxrefund_string_free(by_id);
     checks++;
     if (wxrefund_client_free(client) != WXREFUND_STATUS_OK) failures++;
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures == 0 ? 0 : 1;
+    return report();
 }

@@ -17,33 +17,7 @@
 #include <unistd.h>
 
 #include "wxrefund.h"
-
-static int failures = 0, checks = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
-
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *text = malloc((size_t)size + 1);
-    if (text && fread(text, 1, (size_t)size, f) != (size_t)size) {
-        free(text);
-        text = NULL;
-    }
-    if (text) text[size] = '\0';
-    fclose(f);
-    return text;
-}
+#include "test_util.h"
 
 /* Appends `text` to `out` as a JSON string (the header values are plain ASCII here). */
 static void append_json_string(char *out, size_t size, const char *text) {
@@ -205,6 +179,5 @@ int main(int argc, char **argv) {
     }
     close(listener);
     CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures == 0 ? 0 : 1;
+    return report();
 }

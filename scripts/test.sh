@@ -42,5 +42,9 @@ bash scripts/test-cpp.sh
 step "Java binding"
 bash scripts/test-java.sh
 
+step "Python module"
+CARGO_TARGET_DIR=target/python cargo clippy --features python --lib -- -D warnings
+bash scripts/test-python.sh
+
 echo
 echo "all test steps passed"

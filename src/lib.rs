@@ -27,6 +27,8 @@ mod error;
 pub mod ffi;
 mod http;
 mod notify;
+#[cfg(feature = "python")]
+mod python;
 mod refund;
 mod v3;
 mod wecom_api;

@@ -1,33 +1,16 @@
 //! Mainland refunds end to end against the simulator over real HTTP on loopback.
 
-use serde_json::{json, Value};
+mod support;
+
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use support::{client_for, settled, sim, sim_with};
 use wxrefund::domestic::{Amount, RefundRequest};
 use wxrefund::{Client, ErrorKind, RefundQuery, RefundStatus};
 use wxrefund_sim::{Fault, FinalStatus, Order, SimOptions, Simulator, Verification};
 
 const APIV3_KEY: &str = "wxrefundSimulatorApiV3Key0123456";
-
-fn sim_with(options: SimOptions) -> Simulator {
-    Simulator::start(SimOptions {
-        settle_after: Duration::from_millis(100),
-        ..options
-    })
-    .unwrap()
-}
-
-fn sim() -> Simulator {
-    sim_with(SimOptions::default())
-}
-
-/// A client for `sim` with fast retries; `edit` adjusts the configuration JSON.
-fn client_for(config: Value, edit: impl FnOnce(&mut Value)) -> Client {
-    let mut config = config;
-    config["retry_delay_ms"] = json!(10);
-    edit(&mut config);
-    Client::from_json(&config.to_string()).unwrap()
-}
 
 fn client(sim: &Simulator) -> Client {
     client_for(sim.client_config(), |_| {})
@@ -47,23 +30,12 @@ fn request(out_trade_no: &str, out_refund_no: &str, refund: i64, total: i64) -> 
     }
 }
 
-fn poll_until_final(client: &Client, out_refund_no: &str) -> wxrefund::Refund {
-    for _ in 0..100 {
-        let refund = client
-            .query_refund(&RefundQuery::by_out_refund_no(out_refund_no))
-            .unwrap();
-        if !refund.status.is_pending() {
-            return refund;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("refund {out_refund_no} never left PROCESSING");
+fn assert_no_secret(error: &wxrefund::Error) {
+    support::assert_no_secret(error, &[APIV3_KEY, "PRIVATE KEY"]);
 }
 
-fn assert_no_secret(error: &wxrefund::Error) {
-    let text = error.to_json().to_string();
-    assert!(!text.contains(APIV3_KEY), "APIv3 key leaked: {text}");
-    assert!(!text.contains("PRIVATE KEY"), "private key leaked: {text}");
+fn poll_until_final(client: &Client, out_refund_no: &str) -> wxrefund::Refund {
+    settled(client, &RefundQuery::by_out_refund_no(out_refund_no))
 }
 
 #[test]

@@ -1,26 +1,15 @@
 //! WeChat Pay Global refunds end to end against the simulator, direct and institution mode.
 
-use serde_json::{json, Value};
-use std::time::Duration;
+mod support;
+
+use serde_json::json;
+use support::{settled as poll, sim, sim_with};
 use wxrefund::global::{Amount, FundsFrom, RefundRequest};
 use wxrefund::{Client, ErrorKind, RefundQuery, RefundStatus};
-use wxrefund_sim::{Fault, SimOptions, Simulator, Verification};
+use wxrefund_sim::{Fault, SimOptions, Verification};
 
-fn sim_with(options: SimOptions) -> Simulator {
-    Simulator::start(SimOptions {
-        settle_after: Duration::from_millis(100),
-        ..options
-    })
-    .unwrap()
-}
-
-fn sim() -> Simulator {
-    sim_with(SimOptions::default())
-}
-
-fn client_for(mut config: Value) -> Client {
-    config["retry_delay_ms"] = json!(10);
-    Client::from_json(&config.to_string()).unwrap()
+fn client_for(config: serde_json::Value) -> Client {
+    support::client_for(config, |_| {})
 }
 
 fn request(
@@ -41,17 +30,6 @@ fn request(
         },
         ..Default::default()
     }
-}
-
-fn poll(client: &Client, query: &RefundQuery) -> wxrefund::Refund {
-    for _ in 0..100 {
-        let refund = client.query_refund(query).unwrap();
-        if !refund.status.is_pending() {
-            return refund;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("refund never settled: {query:?}");
 }
 
 #[test]

@@ -2,34 +2,30 @@
 //! notifications to a receiver in the test, which the library verifies and
 //! decrypts, answering what the library says to answer.
 
-#[path = "support/receiver.rs"]
-mod receiver;
+mod support;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use receiver::{Received, Receiver};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::receiver::{Received, Receiver};
 use wxrefund::{Client, ErrorKind, Headers, Notification, RefundQuery, RefundStatus};
 use wxrefund_sim::{NotifyFault, SimOptions, Simulator, Verification};
 
 /// What the receiver made of each delivery.
 type Outcomes = Arc<Mutex<Vec<Result<Notification, wxrefund::Error>>>>;
 
+/// Notifications redelivered every 50 ms.
 fn sim_with(options: SimOptions) -> Simulator {
-    Simulator::start(SimOptions {
-        settle_after: Duration::from_millis(50),
+    support::sim_with(SimOptions {
         notify_schedule: vec![Duration::from_millis(50); 15],
         ..options
     })
-    .unwrap()
 }
 
-fn client_for(mut config: Value, edit: impl FnOnce(&mut Value)) -> Arc<Client> {
-    config["retry_delay_ms"] = json!(10);
-    edit(&mut config);
-    Arc::new(Client::from_json(&config.to_string()).unwrap())
+fn client_for(config: Value, edit: impl FnOnce(&mut Value)) -> Arc<Client> {
+    Arc::new(support::client_for(config, edit))
 }
 
 /// A receiver that parses every delivery with `client` and answers its reply;

@@ -1,32 +1,21 @@
 //! WeCom mini-program refunds end to end against the simulator: both token
 //! sources, expiry and revocation mid-run, the order guard, validation.
 
+mod support;
+
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+use support::{assert_no_secret, sim, sim_with};
 use wxrefund::wecom::{Amount, RefundRequest};
 use wxrefund::{AccessTokenProvider, Client, Config, ErrorKind, RefundQuery, RefundStatus, Secret};
 use wxrefund_sim::{Fault, FinalStatus, SimOptions, Simulator, WeComOrder};
 
 const CORPSECRET: &str = "wxrefundSimulatorCorpSecret-0123456789";
 
-fn sim_with(options: SimOptions) -> Simulator {
-    Simulator::start(SimOptions {
-        settle_after: Duration::from_millis(100),
-        ..options
-    })
-    .unwrap()
-}
-
-fn sim() -> Simulator {
-    sim_with(SimOptions::default())
-}
-
-fn config(mut config: Value, edit: impl FnOnce(&mut Value)) -> Config {
-    config["retry_delay_ms"] = json!(10);
-    edit(&mut config);
-    Config::from_json(&config.to_string()).unwrap()
+fn config(config: Value, edit: impl FnOnce(&mut Value)) -> Config {
+    Config::from_json(&support::fast(config, edit).to_string()).unwrap()
 }
 
 fn client(sim: &Simulator) -> Client {
@@ -58,23 +47,7 @@ fn order(sim: &Simulator, index: usize, total: i64) {
 }
 
 fn poll(client: &Client, out_refund_no: &str) -> wxrefund::Refund {
-    for _ in 0..100 {
-        let refund = client
-            .query_refund(&RefundQuery::by_out_refund_no(out_refund_no))
-            .unwrap();
-        if !refund.status.is_pending() {
-            return refund;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("{out_refund_no} never settled");
-}
-
-fn assert_no_secret(error: &wxrefund::Error, secrets: &[&str]) {
-    let text = error.to_json().to_string();
-    for secret in secrets {
-        assert!(!text.contains(secret), "secret leaked: {text}");
-    }
+    support::settled(client, &RefundQuery::by_out_refund_no(out_refund_no))
 }
 
 #[test]

@@ -1,0 +1,88 @@
+"""The compiled part of the ``wxrefund`` package; import ``wxrefund`` instead."""
+
+from types import TracebackType
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Type, Union, final
+
+__all__ = ["Client", "__version__", "_panic_for_tests"]
+__version__: str
+
+_Headers = Union[Mapping[str, str], Mapping[bytes, bytes], Iterable[Tuple[str, str]]]
+
+@final
+class Client:
+    """A WeChat Pay refund client for one family and account.
+
+    The configuration is a dict and/or keyword arguments with the fields of the JSON
+    configuration (``family``, ``mchid``, ``private_key_pem``, ``apiv3_key``, ...; keyword
+    arguments override the dict). ``access_token_provider`` (WeCom only) is a callable
+    ``provider(rejected: str | None) -> str`` returning an access token; it is called again
+    with the rejected token when WeCom refuses one, one call at a time. Building a client
+    does not touch the network.
+
+    One client may be shared by many threads; the GIL is released during network calls.
+    ``close()`` (or leaving a ``with`` block) waits for calls in flight, and every call after
+    it raises ``ClientClosedError``.
+    """
+
+    def __new__(
+        cls,
+        config: Optional[Mapping[str, Any]] = None,
+        /,
+        *,
+        access_token_provider: Optional[Callable[[Optional[str]], str]] = None,
+        **kwargs: Any,
+    ) -> "Client": ...
+    @property
+    def family(self) -> str:
+        """The family this client speaks for: ``"domestic"``, ``"global"`` or ``"wecom"``."""
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+    def create_refund(self, request: Mapping[str, Any]) -> Dict[str, Any]:
+        """Applies for a refund.
+
+        ``request`` is a dict with WeChat's field names for this client's family (e.g.
+        ``out_trade_no``, ``out_refund_no``, ``amount: {refund, total, currency}``); unknown
+        fields are rejected. It is validated before anything is sent. Returns the platform's
+        answer plus ``"wxrefund": {"status", "final", "action_required", "refund_id"}``.
+
+        On ``WxRefundError`` with ``outcome_unknown`` the platform may have the refund:
+        query it before deciding. Releases the GIL while it waits for the network.
+        """
+    def query_refund(self, query: Mapping[str, Any]) -> Dict[str, Any]:
+        """Queries one refund: ``{"out_refund_no": ...}`` or (Global) ``{"refund_id": ...}``,
+        plus ``sub_mchid`` in partner/institution mode when it differs from the configured
+        one. Returns the refund like ``create_refund``; ``refund["wxrefund"]["final"]`` says
+        whether it can still change. Releases the GIL while it waits for the network.
+        """
+    def parse_notification(
+        self, headers: _Headers, body: Union[bytes, bytearray]
+    ) -> Dict[str, Any]:
+        """Verifies and decrypts a refund notification.
+
+        ``headers`` are the request headers as received (a mapping or ``(name, value)``
+        pairs; any case, CGI ``HTTP_`` names accepted) and ``body`` the exact bytes
+        received. Returns ``{"id", "event_type", "create_time", "resource_type", "summary",
+        "refund", "reply"}``; answer the platform with ``reply`` (``http_status``, ``body``).
+        On failure the exception's ``reply`` says what to answer instead. May download
+        platform certificates; releases the GIL meanwhile.
+        """
+    def close(self) -> None:
+        """Closes the client: calls after it raise ``ClientClosedError``. Waits for calls in
+        flight (with the GIL released), then frees the client and zeroes its secrets.
+        Calling it again does nothing.
+        """
+    def __enter__(self) -> "Client":
+        """Returns the client itself."""
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+        /,
+    ) -> bool:
+        """Closes the client; exceptions propagate."""
+
+def _panic_for_tests(message: str) -> None:
+    """Panics inside the library's panic boundary, with the GIL released: for the tests
+    that prove a panic becomes ``PanicError`` instead of aborting the interpreter."""

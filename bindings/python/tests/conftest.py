@@ -1,0 +1,60 @@
+"""Fixtures: a `wxrefund-sim` process per test, and its client configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SIM = Path(os.environ.get("WXREFUND_SIM", ROOT / "target" / "debug" / "wxrefund-sim"))
+
+
+class Sim:
+    """A running simulator and the client configuration it printed."""
+
+    def __init__(self, process: subprocess.Popen, config: Dict[str, object]) -> None:
+        self.process = process
+        self.config = config
+        self.base_url = str(config["base_url"])
+
+
+@pytest.fixture
+def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
+    """`start_sim("global", "--mode", "institution")` starts a simulator (settling refunds
+    after 200 ms) and returns it; every simulator is stopped after the test."""
+    if not SIM.exists():
+        pytest.fail(f"{SIM} is missing: run `cargo build -p wxrefund-sim` first")
+    started: List[subprocess.Popen] = []
+
+    def start(family: str = "domestic", *extra: str) -> Sim:
+        config_path = tmp_path / f"sim-{len(started)}.json"
+        process = subprocess.Popen(
+            [str(SIM), "--family", family, "--settle-ms", "200",
+             "--config-out", str(config_path), "--exit-on-stdin-eof", *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the configuration, printed once ready
+        if not line:
+            raise RuntimeError(f"wxrefund-sim exited with {process.wait()}")
+        return Sim(process, json.loads(config_path.read_text()))
+
+    yield start
+    for process in started:
+        assert process.stdin is not None
+        process.stdin.close()  # --exit-on-stdin-eof
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()

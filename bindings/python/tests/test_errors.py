@@ -1,0 +1,78 @@
+"""The exception hierarchy itself."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import wxrefund
+from wxrefund import _errors
+
+STATUSES = {
+    "INVALID_ARGUMENT": wxrefund.InvalidArgumentError,
+    "INVALID_JSON": wxrefund.InvalidJsonError,
+    "INVALID_CONFIG": wxrefund.InvalidConfigError,
+    "INVALID_REQUEST": wxrefund.InvalidRequestError,
+    "INVALID_HANDLE": wxrefund.ClientClosedError,
+    "TRANSPORT": wxrefund.TransportError,
+    "API_ERROR": wxrefund.ApiError,
+    "NOT_FOUND": wxrefund.NotFoundError,
+    "RATE_LIMITED": wxrefund.RateLimitedError,
+    "VERIFICATION_FAILED": wxrefund.VerificationError,
+    "DECRYPTION_FAILED": wxrefund.DecryptionError,
+    "TIMESTAMP_OUT_OF_WINDOW": wxrefund.TimestampError,
+    "MALFORMED_NOTIFICATION": wxrefund.MalformedNotificationError,
+    "PANIC": wxrefund.PanicError,
+    "INTERNAL": wxrefund.InternalError,
+}
+
+
+@pytest.mark.parametrize("status,cls", sorted(STATUSES.items()))
+def test_every_status_has_its_class(status, cls):
+    error = _errors._from_error({"status": status, "kind": "k", "message": "m",
+                                 "retryable": True, "outcome_unknown": False})
+    assert type(error) is cls and isinstance(error, wxrefund.WxRefundError)
+    assert error.status == status == cls.STATUS
+    assert error.retryable is True and error.outcome_unknown is False
+    assert error.field is None and error.code is None and error.reply is None
+    assert cls.__module__ == "wxrefund" and cls.__doc__
+
+
+def test_unknown_status_maps_to_the_base_class():
+    error = _errors._from_error({"status": "SOMETHING_NEW", "kind": "k", "message": "m",
+                                 "code": "X1", "retryable": False, "outcome_unknown": True})
+    assert type(error) is wxrefund.WxRefundError
+    assert str(error) == "SOMETHING_NEW: m (code X1)"
+    assert error.outcome_unknown
+
+
+def test_errors_pickle_and_can_be_built_from_a_message():
+    error = wxrefund.NotFoundError({"status": "NOT_FOUND", "kind": "k", "message": "gone",
+                                    "http_status": 404, "code": "RESOURCE_NOT_EXISTS",
+                                    "retryable": False, "outcome_unknown": False})
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is wxrefund.NotFoundError and copy.error == error.error
+    assert copy.http_status == 404
+    simple = wxrefund.RateLimitedError("slow down")
+    assert simple.status == "RATE_LIMITED" and simple.message == "slow down"
+
+
+def test_public_names_have_docstrings():
+    for name in wxrefund.__all__:
+        if name == "__version__":
+            continue
+        assert getattr(wxrefund, name).__doc__, name
+    for method in ("create_refund", "query_refund", "parse_notification", "close",
+                   "__enter__", "__exit__", "family", "closed"):
+        assert getattr(wxrefund.Client, method).__doc__, method
+    assert wxrefund.__version__
+
+
+def test_a_rust_panic_becomes_panic_error():
+    from wxrefund import _wxrefund
+
+    with pytest.raises(wxrefund.PanicError) as caught:
+        _wxrefund._panic_for_tests("boom 42")
+    assert caught.value.status == "PANIC"
+    assert "boom 42" in caught.value.message

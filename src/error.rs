@@ -190,6 +190,20 @@ impl Error {
         Error::new(ErrorKind::VerificationFailed, reason, message)
     }
 
+    /// The error for a panic caught at a language boundary, with its message.
+    pub(crate) fn from_panic(payload: Box<dyn std::any::Any + Send>) -> Error {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Error::new(
+            ErrorKind::Panic,
+            "panic",
+            format!("wxrefund panicked (please report): {message}"),
+        )
+    }
+
     pub(crate) fn with_retry(mut self, retryable: bool, outcome_unknown: bool) -> Error {
         self.retryable = retryable;
         self.outcome_unknown = outcome_unknown;

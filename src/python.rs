@@ -63,20 +63,6 @@ fn raise(py: Python<'_>, error: &Error) -> PyErr {
     exception
 }
 
-/// The error for a panic caught at a boundary, with the panic's message.
-fn panic_error(payload: Box<dyn std::any::Any + Send>) -> Error {
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    Error::new(
-        ErrorKind::Panic,
-        "panic",
-        format!("wxrefund panicked (please report): {message}"),
-    )
-}
-
 /// Runs `body` (which may release the GIL itself) with a panic boundary: a panic becomes
 /// `PanicError`, an error its exception class.
 fn boundary<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
@@ -84,15 +70,16 @@ fn boundary<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T
     PROVIDER_EXCEPTION.with(|slot| slot.borrow_mut().take());
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result,
-        Err(payload) => Err(raise(py, &panic_error(payload))),
+        Err(payload) => Err(raise(py, &Error::from_panic(payload))),
     }
 }
 
 /// Runs `call` with the GIL released, inside its own panic boundary (the closure may run
 /// library code that panics while the GIL is not held).
 fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
-    let result =
-        py.detach(|| catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(panic_error(p))));
+    let result = py.detach(|| {
+        catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(Error::from_panic(p)))
+    });
     result.map_err(|error| raise(py, &error))
 }
 
@@ -355,7 +342,7 @@ impl AccessTokenProvider for PyTokenProvider {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         IN_PROVIDER.with(|flag| flag.set(true));
         let token = catch_unwind(AssertUnwindSafe(|| self.call(rejected)))
-            .unwrap_or_else(|p| Err(panic_error(p)));
+            .unwrap_or_else(|p| Err(Error::from_panic(p)));
         IN_PROVIDER.with(|flag| flag.set(false));
         token
     }

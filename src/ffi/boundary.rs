@@ -2,7 +2,7 @@
 
 use super::strings::output_string;
 use super::wxrefund_status;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use std::ffi::c_char;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -15,18 +15,7 @@ pub(super) fn boundary(
     let error = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => return wxrefund_status::Ok,
         Ok(Err(error)) => error,
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Error::new(
-                ErrorKind::Panic,
-                "panic",
-                format!("wxrefund panicked (please report): {message}"),
-            )
-        }
+        Err(payload) => Error::from_panic(payload),
     };
     if !error_json_out.is_null() {
         // SAFETY: checked non-NULL; the caller promises it is writable.
@@ -46,6 +35,7 @@ pub(super) unsafe fn write_out<T>(out: *mut T, value: T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use std::ffi::CStr;
 
     #[test]

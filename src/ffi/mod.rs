@@ -171,16 +171,7 @@ pub unsafe extern "C" fn wxrefund_client_new(
     client_out: *mut *mut wxrefund_client,
     error_json_out: *mut *mut c_char,
 ) -> wxrefund_status {
-    boundary(error_json_out, || {
-        let config = unsafe { input_str(config_json, "config_json") }?;
-        if client_out.is_null() {
-            return Err(strings::null_argument("client_out"));
-        }
-        let client = Client::from_json(config)?;
-        let handle = handles::register(client);
-        unsafe { write_out(client_out, handle) };
-        Ok(())
-    })
+    unsafe { new_client(config_json, client_out, error_json_out, Client::from_json) }
 }
 
 /// Creates a WeCom client whose access tokens come from the host, e.g. from
@@ -210,14 +201,29 @@ pub unsafe extern "C" fn wxrefund_client_new_with_token_provider(
     client_out: *mut *mut wxrefund_client,
     error_json_out: *mut *mut c_char,
 ) -> wxrefund_status {
+    let build = |config: &str| {
+        let provider = token::CallbackProvider::new(provider, user_data)?;
+        Client::with_access_token_provider(Config::from_json(config)?, Arc::new(provider))
+    };
+    unsafe { new_client(config_json, client_out, error_json_out, build) }
+}
+
+/// The shape of both constructors: configuration JSON in, a registered handle out.
+///
+/// # Safety
+/// As for `wxrefund_client_new`.
+unsafe fn new_client(
+    config_json: *const c_char,
+    client_out: *mut *mut wxrefund_client,
+    error_json_out: *mut *mut c_char,
+    build: impl FnOnce(&str) -> crate::Result<Client>,
+) -> wxrefund_status {
     boundary(error_json_out, || {
         let config = unsafe { input_str(config_json, "config_json") }?;
         if client_out.is_null() {
             return Err(strings::null_argument("client_out"));
         }
-        let provider = token::CallbackProvider::new(provider, user_data)?;
-        let client =
-            Client::with_access_token_provider(Config::from_json(config)?, Arc::new(provider))?;
+        let client = build(config)?;
         unsafe { write_out(client_out, handles::register(client)) };
         Ok(())
     })

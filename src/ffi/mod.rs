@@ -327,7 +327,9 @@ pub unsafe extern "C" fn wxrefund_refund_query(
 ///   "create_time", "resource_type", "summary", "refund": {...decrypted
 ///   refund..., "wxrefund": {...normalized...}}, "reply": {"http_status":
 ///   200, "body": ""}}`. Duplicates of one notification share `id`: process
-///   each `id` once.
+///   each `id` once. Other event types sent to the same URL are verified and
+///   decrypted the same way (`refund` then holds their resource): check
+///   `event_type` starts with `REFUND.`.
 /// - On failure the error JSON carries `"reply": {"http_status", "body"}`:
 ///   answer exactly that, and the platform delivers again later. Statuses:
 ///   `VERIFICATION_FAILED` (bad or probe signature, unknown key),

@@ -48,6 +48,24 @@ fn parsing_receiver(
     (receiver, outcomes)
 }
 
+/// A receiver that parses every delivery but answers 500 to the first, as a
+/// host that failed to store it would, and 200 afterwards.
+fn failing_first(client: &Arc<Client>) -> (Receiver, Outcomes) {
+    let first = Arc::new(Mutex::new(true));
+    let outcomes: Outcomes = Arc::new(Mutex::new(Vec::new()));
+    let (recorded, parser) = (outcomes.clone(), client.clone());
+    let receiver = Receiver::start("/n", move |request| {
+        let result = parser.parse_notification(&http_headers(request), &request.body);
+        recorded.lock().unwrap().push(result);
+        if std::mem::replace(&mut *first.lock().unwrap(), false) {
+            500
+        } else {
+            200
+        }
+    });
+    (receiver, outcomes)
+}
+
 fn http_headers(request: &Received) -> Headers {
     Headers::new(request.headers.clone())
 }
@@ -283,19 +301,7 @@ fn malformed_envelope_with_a_valid_signature() {
 fn duplicates_and_redeliveries_share_the_id() {
     let sim = sim_with(SimOptions::default());
     let client = client_for(sim.client_config(), |_| {});
-    // The host fails to store the first delivery: it answers 500 once.
-    let first = Arc::new(Mutex::new(true));
-    let outcomes: Outcomes = Arc::new(Mutex::new(Vec::new()));
-    let (recorded, parser) = (outcomes.clone(), client.clone());
-    let receiver = Receiver::start("/n", move |request| {
-        let result = parser.parse_notification(&http_headers(request), &request.body);
-        recorded.lock().unwrap().push(result);
-        if std::mem::replace(&mut *first.lock().unwrap(), false) {
-            500
-        } else {
-            200
-        }
-    });
+    let (receiver, outcomes) = failing_first(&client);
     sim.inject_notification(NotifyFault::Duplicate, 1);
     apply(
         &client,
@@ -316,18 +322,7 @@ fn migration_accepts_either_key_and_public_key_only_refuses_certificates() {
     // Both keys configured: the certificate-signed first attempt and the
     // public-key-signed second are both accepted.
     let both = client_for(sim.client_config(), |_| {});
-    let first = Arc::new(Mutex::new(true));
-    let outcomes: Outcomes = Arc::new(Mutex::new(Vec::new()));
-    let (recorded, parser) = (outcomes.clone(), both.clone());
-    let receiver = Receiver::start("/n", move |request| {
-        let result = parser.parse_notification(&http_headers(request), &request.body);
-        recorded.lock().unwrap().push(result);
-        if std::mem::replace(&mut *first.lock().unwrap(), false) {
-            500
-        } else {
-            200
-        }
-    });
+    let (receiver, outcomes) = failing_first(&both);
     apply(
         &both,
         mainland("T20261122000001", "RN-mig", 10, 10000, &receiver.url),

@@ -3,7 +3,6 @@
 # Installs what it needs by itself; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 export CARGO_TERM_COLOR=never
 
 step() { printf '\n=== %s\n' "$*"; }

@@ -5,6 +5,16 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use std::time::Duration;
 
+/// Longest pause between two retries.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// Sleeps before retry number `attempt + 1`: `base` doubled per attempt,
+/// at most five seconds.
+pub(crate) fn pause_before_retry(base: Duration, attempt: u32) {
+    let delay = base.saturating_mul(1 << attempt.min(16));
+    std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+}
+
 /// Largest response body read, in bytes; refund answers are a few KiB.
 const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 

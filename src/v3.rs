@@ -19,8 +19,6 @@ const SCHEME: &str = "WECHATPAY2-SHA256-RSA2048";
 const PROBE_PREFIX: &str = "WECHATPAY/SIGNTEST/";
 /// An unknown serial triggers at most one certificate download per this interval.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
-/// Longest pause between two retries.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// A signed APIv3 channel for one merchant.
 pub(crate) struct ApiV3 {
@@ -167,8 +165,7 @@ impl ApiV3 {
             if !retry || attempt >= self.max_retries {
                 return outcome.map_err(|e| e.into_error());
             }
-            let delay = self.retry_delay.saturating_mul(1 << attempt.min(16));
-            std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+            crate::http::pause_before_retry(self.retry_delay, attempt);
             attempt += 1;
         }
     }
@@ -380,23 +377,7 @@ pub(crate) fn verify_signed<'h>(
             ));
         }
     }
-    let ts: i64 = timestamp.trim().parse().map_err(|_| {
-        Error::verification(
-            "invalid_timestamp",
-            "Wechatpay-Timestamp is not a number of seconds",
-        )
-    })?;
-    if now.abs_diff(ts) > max_skew {
-        return Err(Error::new(
-            ErrorKind::TimestampOutOfWindow,
-            "timestamp_out_of_window",
-            format!(
-                "Wechatpay-Timestamp is {} s {} our clock (allowed: {max_skew} s); check the host clock (NTP)",
-                now.abs_diff(ts),
-                if ts < now { "behind" } else { "ahead of" }
-            ),
-        ));
-    }
+    check_timestamp("Wechatpay-Timestamp", timestamp, now, max_skew)?;
     if signature.starts_with(PROBE_PREFIX) {
         return Err(Error::verification(
             "probe_signature",
@@ -420,6 +401,30 @@ pub(crate) fn verify_signed<'h>(
             "the signature does not match the body: altered body or wrong key",
         ))
     }
+}
+
+/// Checks a signed timestamp (epoch seconds, named `name` in messages) is
+/// within `max_skew` seconds of `now`, in either direction: replays and wrong
+/// clocks are refused. Shared by answers, notifications and WeCom callbacks.
+pub(crate) fn check_timestamp(name: &str, timestamp: &str, now: i64, max_skew: u64) -> Result<()> {
+    let ts: i64 = timestamp.trim().parse().map_err(|_| {
+        Error::verification(
+            "invalid_timestamp",
+            format!("{name} is not a number of seconds"),
+        )
+    })?;
+    if now.abs_diff(ts) > max_skew {
+        return Err(Error::new(
+            ErrorKind::TimestampOutOfWindow,
+            "timestamp_out_of_window",
+            format!(
+                "{name} is {} s {} our clock (allowed: {max_skew} s); check the host clock (NTP)",
+                now.abs_diff(ts),
+                if ts < now { "behind" } else { "ahead of" }
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// 5xx and `SYSTEM_ERROR` are resent; 429 is not, its outcome is unknown (§4.5).

@@ -19,8 +19,6 @@ pub trait AccessTokenProvider: Send + Sync {
 
 /// Renew a fetched token this long before WeCom says it expires.
 const EARLY_RENEWAL: Duration = Duration::from_secs(300);
-/// Longest pause between two retries.
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
 /// A token fixed in the configuration: it cannot be renewed.
 struct FixedToken(Secret);
@@ -171,8 +169,7 @@ impl WeComApi {
                 Ok(response) => resend && (response.status >= 500 || errcode(response) == Some(-1)),
             };
             if retry && attempt < self.max_retries {
-                let delay = self.retry_delay.saturating_mul(1 << attempt.min(16));
-                std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+                crate::http::pause_before_retry(self.retry_delay, attempt);
                 attempt += 1;
                 continue;
             }

@@ -76,20 +76,7 @@ impl CallbackKeys {
         let signature = param("msg_signature")?;
         let timestamp = param("timestamp")?;
         let nonce = param("nonce")?;
-        let ts: i64 = timestamp.trim().parse().map_err(|_| {
-            Error::verification("invalid_timestamp", "timestamp is not a number of seconds")
-        })?;
-        let now = crate::v3::unix_now();
-        if now.abs_diff(ts) > self.max_skew {
-            return Err(Error::new(
-                ErrorKind::TimestampOutOfWindow,
-                "timestamp_out_of_window",
-                format!(
-                    "callback timestamp is {} s from our clock",
-                    now.abs_diff(ts)
-                ),
-            ));
-        }
+        crate::v3::check_timestamp("timestamp", timestamp, crate::v3::unix_now(), self.max_skew)?;
         let encrypted = encrypted_field(body)?;
         let expected = msg_signature(self.token.expose(), timestamp, nonce, &encrypted);
         if !constant_time_eq(

@@ -146,6 +146,7 @@ impl Client {
     /// (any case, CGI `HTTP_` names accepted), `body` the exact bytes received.
     /// On error, `error.reply` says what to answer the platform.
     pub fn parse_notification(&self, headers: &Headers, body: &[u8]) -> Result<Notification> {
+        notify::check_body_size(body).map_err(notify::with_reply)?;
         let parsed = match &self.backend {
             Backend::Domestic(client) => notify::parse_apiv3(client.api(), headers, body),
             Backend::Global(client) => notify::parse_apiv3(client.api(), headers, body),

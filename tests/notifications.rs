@@ -458,3 +458,57 @@ fn wecom_without_callback_keys_says_so() {
     assert_eq!(error.field.as_deref(), Some("callback_token"));
     assert_eq!(error.reply.clone().unwrap().http_status, 500);
 }
+
+/// Finding 1 of the outside review: a deeply nested WeCom callback body,
+/// sent before any signature check, overflowed the stack and killed the host.
+/// Every hostile body is refused as malformed (reply 400), on a thread with
+/// a 256 KiB stack, as small as a host thread may be.
+#[test]
+fn hostile_wecom_bodies_are_malformed_even_on_a_small_stack() {
+    let sim = sim_with(SimOptions::default());
+    let client = client_for(sim.wecom_client_config(), |_| {});
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let params = Headers::new([
+        ("msg_signature", "0".repeat(40)),
+        ("timestamp", now),
+        ("nonce", "n".into()),
+    ]);
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("1,000 open elements", "<a>".repeat(1_000).into_bytes()),
+        ("20,000 open elements", "<a>".repeat(20_000).into_bytes()),
+        (
+            "1,000,000 levels (over 1 MiB)",
+            "<a>".repeat(1_000_000).into_bytes(),
+        ),
+        (
+            "2,000 closed levels",
+            format!("{}x{}", "<a>".repeat(2_000), "</a>".repeat(2_000)).into_bytes(),
+        ),
+        ("100,000 JSON arrays", "[".repeat(100_000).into_bytes()),
+        (
+            "100,000 JSON objects",
+            r#"{"a":"#.repeat(100_000).into_bytes(),
+        ),
+        ("2 MiB of spaces", vec![b' '; 2 << 20]),
+    ];
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for (what, body) in bodies {
+                let error = client.parse_notification(&params, &body).unwrap_err();
+                assert_eq!(
+                    error.kind,
+                    ErrorKind::MalformedNotification,
+                    "{what}: {error}"
+                );
+                assert_eq!(error.reply.as_ref().unwrap().http_status, 400, "{what}");
+            }
+        })
+        .unwrap()
+        .join()
+        .expect("no stack overflow, no panic");
+}

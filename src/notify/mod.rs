@@ -125,11 +125,6 @@ pub(crate) fn malformed(message: String) -> Error {
 
 /// Verifies, decrypts and parses an APIv3 refund notification.
 pub(crate) fn parse_apiv3(api: &ApiV3, headers: &Headers, body: &[u8]) -> Result<Notification> {
-    if body.len() > MAX_JSON_BYTES {
-        return Err(malformed(format!(
-            "body larger than {MAX_JSON_BYTES} bytes"
-        )));
-    }
     // Verify first, on the bytes exactly as received (§3.2 order of operations).
     api.verify_notification(|name| headers.get(name), body)?;
     let envelope: Envelope = serde_json::from_slice(body)
@@ -166,6 +161,17 @@ pub(crate) fn parse_apiv3(api: &ApiV3, headers: &Headers, body: &[u8]) -> Result
         summary: envelope.summary,
         refund: Refund::from_fields_named(fields, id_field, status_field),
     })
+}
+
+/// Refuses a body no platform sends, before any parsing: every family's
+/// notification is a small envelope.
+pub(crate) fn check_body_size(body: &[u8]) -> Result<()> {
+    if body.len() > MAX_JSON_BYTES {
+        return Err(malformed(format!(
+            "body larger than {MAX_JSON_BYTES} bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// Attaches the answer the host should give the platform for a failed notification.

@@ -8,7 +8,6 @@ use crate::config::Secret;
 use crate::crypto::{aead_decrypt, EncryptedResource};
 use crate::error::{Error, ErrorKind, Result};
 use crate::refund::Refund;
-use aes::cipher::{Array, BlockCipherDecrypt, KeyInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -106,44 +105,42 @@ impl CallbackKeys {
     /// AES-256-CBC, IV = the key's first 16 bytes, PKCS#7 padding to 32-byte
     /// blocks; plaintext = 16 random bytes, 4-byte length, message, receiveid.
     fn decrypt(&self, encrypted: &str) -> Result<(Vec<u8>, String)> {
+        use aes::cipher::{block_padding::NoPadding, BlockModeDecrypt, KeyIvInit};
         let fail =
             |message: &str| Error::new(ErrorKind::DecryptionFailed, "callback_decryption", message);
-        let mut data = BASE64
-            .decode(encrypted.trim())
-            .map_err(|_| fail("Encrypt is not base64"))?;
-        if data.is_empty() || data.len() % 16 != 0 {
-            return Err(fail("Encrypt is not a whole number of AES blocks"));
-        }
-        let cipher = aes::Aes256::new(&Array::from(*self.aes_key));
-        let mut previous: [u8; 16] = self.aes_key[..16].try_into().unwrap_or([0; 16]);
-        for chunk in data.chunks_exact_mut(16) {
-            let ciphertext: [u8; 16] = chunk.try_into().unwrap_or([0; 16]);
-            let mut block = Array::from(ciphertext);
-            cipher.decrypt_block(&mut block);
-            for (out, (plain, prev)) in chunk.iter_mut().zip(block.iter().zip(previous)) {
-                *out = plain ^ prev;
-            }
-            previous = ciphertext;
-        }
-        let pad = usize::from(*data.last().unwrap_or(&0));
-        if pad == 0 || pad > 32 || pad > data.len() {
-            return Err(fail(
-                "bad padding: wrong EncodingAESKey, or an altered body",
-            ));
-        }
-        data.truncate(data.len() - pad);
-        if data.len() < 20 {
-            return Err(fail("the decrypted callback is too short"));
-        }
-        let length = u32::from_be_bytes([data[16], data[17], data[18], data[19]]) as usize;
-        let rest = &data[20..];
-        if length > rest.len() {
-            return Err(fail(
-                "bad message length: wrong EncodingAESKey, or an altered body",
-            ));
-        }
-        let receive_id = String::from_utf8_lossy(&rest[length..]).into_owned();
-        Ok((rest[..length].to_vec(), receive_id))
+        let mut data = Zeroizing::new(
+            BASE64
+                .decode(encrypted.trim())
+                .map_err(|_| fail("Encrypt is not base64"))?,
+        );
+        let iv: [u8; 16] = self.aes_key[..16]
+            .try_into()
+            .map_err(|_| fail("the AES key is shorter than its IV"))?;
+        // WeCom pads to 32 bytes, which no block-padding scheme of the crate
+        // knows: decrypt without unpadding, then strip it below.
+        let plain = cbc::Decryptor::<aes::Aes256>::new(&(*self.aes_key).into(), &iv.into())
+            .decrypt_padded::<NoPadding>(&mut data)
+            .map_err(|_| fail("Encrypt is not a whole number of AES blocks"))?;
+        let pad = usize::from(plain.last().copied().unwrap_or(0));
+        let unpadded = plain
+            .len()
+            .checked_sub(pad)
+            .filter(|_| (1..=32).contains(&pad))
+            .map(|len| &plain[..len])
+            .ok_or_else(|| fail("bad padding: wrong EncodingAESKey, or an altered body"))?;
+        let (length, rest) = match unpadded.get(16..) {
+            Some([a, b, c, d, rest @ ..]) => (u32::from_be_bytes([*a, *b, *c, *d]), rest),
+            _ => return Err(fail("the decrypted callback is too short")),
+        };
+        let (message, receive_id) = usize::try_from(length)
+            .ok()
+            .filter(|&length| length <= rest.len())
+            .map(|length| rest.split_at(length))
+            .ok_or_else(|| fail("bad message length: wrong EncodingAESKey, or an altered body"))?;
+        Ok((
+            message.to_vec(),
+            String::from_utf8_lossy(receive_id).into_owned(),
+        ))
     }
 
     /// The event's refund: its `resource` decrypted, or the event's own fields.
@@ -231,72 +228,98 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Just enough XML for WeCom envelopes: elements, text, CDATA, entities.
+/// WeCom envelopes and messages: elements, text, CDATA and entities, read
+/// by quick-xml's streaming reader. Nesting is tracked on the heap and
+/// bounded, so no document can exhaust the host's stack.
 mod xml {
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
     use serde_json::{Map, Value};
 
-    /// The root element's content: an object of child elements, or its text.
-    pub(super) fn parse_document(text: &str) -> Option<Value> {
-        let mut rest = text.trim_start();
-        while rest.starts_with("<?") || rest.starts_with("<!--") {
-            let end = if rest.starts_with("<?") { "?>" } else { "-->" };
-            rest = rest[rest.find(end)? + end.len()..].trim_start();
-        }
-        let (_, value, _) = element(rest)?;
-        Some(value)
+    /// WeCom documents are two or three levels deep; anything deeper is not theirs.
+    const MAX_DEPTH: usize = 16;
+
+    struct Element {
+        name: String,
+        children: Map<String, Value>,
+        text: String,
     }
 
-    /// Parses `<name ...>content</name>` at the start of `text`.
-    fn element(text: &str) -> Option<(String, Value, &str)> {
-        let after_lt = text.strip_prefix('<')?;
-        let tag_end = after_lt.find('>')?;
-        let tag = &after_lt[..tag_end];
-        let name = tag
-            .split_whitespace()
-            .next()?
-            .trim_end_matches('/')
-            .to_string();
-        if tag.ends_with('/') {
-            return Some((name, Value::String(String::new()), &after_lt[tag_end + 1..]));
-        }
-        let mut rest = &after_lt[tag_end + 1..];
-        let close = format!("</{name}>");
-        let mut children = Map::new();
-        let mut text_content = String::new();
-        loop {
-            if let Some(after) = rest.strip_prefix(close.as_str()) {
-                let value = if children.is_empty() {
-                    Value::String(text_content)
-                } else {
-                    Value::Object(children)
-                };
-                return Some((name, value, after));
-            }
-            if let Some(cdata) = rest.strip_prefix("<![CDATA[") {
-                let end = cdata.find("]]>")?;
-                text_content.push_str(&cdata[..end]);
-                rest = &cdata[end + 3..];
-            } else if rest.starts_with('<') {
-                let (child, value, after) = element(rest)?;
-                children.insert(child, value);
-                rest = after;
+    impl Element {
+        /// An object of child elements, or the element's text when it has none.
+        fn into_value(self) -> (String, Value) {
+            let value = if self.children.is_empty() {
+                Value::String(self.text)
             } else {
-                let end = rest.find('<')?;
-                text_content.push_str(&unescape(&rest[..end]));
-                rest = &rest[end..];
-            }
-            if !children.is_empty() {
-                text_content.clear();
+                Value::Object(self.children)
+            };
+            (self.name, value)
+        }
+    }
+
+    /// The root element's content: an object of child elements, or its text.
+    /// `None` for anything malformed, deeper than [`MAX_DEPTH`], or with an
+    /// entity other than XML's five.
+    pub(super) fn parse_document(text: &str) -> Option<Value> {
+        let mut reader = Reader::from_str(text);
+        let mut open: Vec<Element> = Vec::new();
+        loop {
+            let closed = match reader.read_event().ok()? {
+                Event::Start(start) => {
+                    if open.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    open.push(Element {
+                        name: start.name().as_ref().to_string(),
+                        children: Map::new(),
+                        text: String::new(),
+                    });
+                    continue;
+                }
+                Event::Empty(empty) => (
+                    empty.name().as_ref().to_string(),
+                    Value::String(String::new()),
+                ),
+                Event::End(_) => open.pop()?.into_value(),
+                Event::Text(text) => {
+                    if let Some(element) = open.last_mut() {
+                        element.text.push_str(&text.xml10_content());
+                    }
+                    continue;
+                }
+                Event::CData(cdata) => {
+                    open.last_mut()?.text.push_str(&cdata.into_inner());
+                    continue;
+                }
+                Event::GeneralRef(reference) => {
+                    let resolved = match reference.resolve_char_ref().ok()? {
+                        Some(c) => c,
+                        None => predefined_entity(&reference.into_inner())?,
+                    };
+                    open.last_mut()?.text.push(resolved);
+                    continue;
+                }
+                Event::Eof => return None,
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => continue,
+            };
+            match open.last_mut() {
+                Some(parent) => {
+                    parent.children.insert(closed.0, closed.1);
+                }
+                None => return Some(closed.1),
             }
         }
     }
 
-    fn unescape(text: &str) -> String {
-        text.replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&")
+    fn predefined_entity(name: &str) -> Option<char> {
+        Some(match name {
+            "lt" => '<',
+            "gt" => '>',
+            "amp" => '&',
+            "quot" => '"',
+            "apos" => '\'',
+            _ => return None,
+        })
     }
 
     #[cfg(test)]
@@ -307,13 +330,25 @@ mod xml {
         fn parses_wecom_envelopes() {
             let doc = "<?xml version=\"1.0\"?><xml><ToUserName><![CDATA[ww1]]></ToUserName>\
                        <Encrypt><![CDATA[abc+/=]]></Encrypt><AgentID>1000002</AgentID>\
-                       <Nested><A>1 &amp; 2</A></Nested></xml>";
+                       <Nested><A>1 &amp; 2 &#x41;</A></Nested><Empty/></xml>";
             let value = parse_document(doc).unwrap();
             assert_eq!(value["ToUserName"], "ww1");
             assert_eq!(value["Encrypt"], "abc+/=");
             assert_eq!(value["AgentID"], "1000002");
-            assert_eq!(value["Nested"]["A"], "1 & 2");
+            assert_eq!(value["Nested"]["A"], "1 & 2 A");
+            assert_eq!(value["Empty"], "");
             assert!(parse_document("<xml><open></xml>").is_none());
+            assert!(parse_document("<xml><open>").is_none());
+            assert!(parse_document("<xml>&custom;</xml>").is_none());
+        }
+
+        #[test]
+        fn depth_is_bounded_without_recursion() {
+            let nested = |depth: usize| format!("{}x{}", "<a>".repeat(depth), "</a>".repeat(depth));
+            assert!(parse_document(&nested(MAX_DEPTH)).is_some());
+            assert!(parse_document(&nested(MAX_DEPTH + 1)).is_none());
+            // The finding: 20,000 unclosed levels crashed hosts through stack overflow.
+            assert!(parse_document(&"<a>".repeat(20_000)).is_none());
         }
     }
 }

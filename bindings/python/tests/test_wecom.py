@@ -160,3 +160,39 @@ def test_keyboard_interrupt_in_the_provider_goes_through(start_sim):
     # The client still works afterwards, and the interrupt is not the next error's cause.
     error = raises(wxrefund.ApiError, lambda: client.query_refund({"out_refund_no": "WK1"}))
     assert isinstance(error.__cause__, ValueError)
+
+
+def test_deeply_nested_callback_bodies_are_malformed_not_a_crash(start_sim):
+    """The outside review's finding 1: ``"<a>" * 20000`` killed CPython (stack overflow
+    before the signature check). Now every such body is MALFORMED_NOTIFICATION, reply 400,
+    on the main thread and on a thread with a 256 KiB stack."""
+    import threading
+    import time
+
+    sim = start_sim("wecom")
+    client = wxrefund.Client(sim.config)
+    params = {"msg_signature": "0" * 40, "timestamp": str(int(time.time())), "nonce": "n"}
+    bodies = [b"<a>" * 1_000, b"<a>" * 20_000, b"<a>" * 1_000_000, b"[" * 100_000]
+
+    def parse_all(outcomes):
+        for body in bodies:
+            try:
+                client.parse_notification(params, body)
+                outcomes.append("accepted")
+            except wxrefund.MalformedNotificationError as e:
+                outcomes.append(e.reply["http_status"])
+
+    on_main = []
+    parse_all(on_main)
+    assert on_main == [400] * len(bodies)
+
+    on_small_stack = []
+    previous = threading.stack_size(256 * 1024)
+    try:
+        thread = threading.Thread(target=parse_all, args=(on_small_stack,))
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    assert on_small_stack == [400] * len(bodies)
+    client.close()

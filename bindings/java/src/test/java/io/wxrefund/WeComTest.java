@@ -161,4 +161,44 @@ public class WeComTest {
         String corpsecret = (String) sim.config.get("corpsecret");
         assertFalse(e.errorJson(), e.errorJson().contains(corpsecret));
     }
+
+    /**
+     * The outside review's finding 1: a body of {@code "<a>" * 2000} killed the JVM (stack
+     * overflow before the signature check). Every deeply nested body is now
+     * MALFORMED_NOTIFICATION with reply 400, also on a thread with a 256 KiB stack.
+     */
+    @Test
+    public void deeplyNestedCallbackBodiesAreMalformedNotACrash() throws Exception {
+        java.util.Map<String, String> params = new java.util.LinkedHashMap<>();
+        params.put("msg_signature", "0000000000000000000000000000000000000000");
+        params.put("timestamp", Long.toString(System.currentTimeMillis() / 1000));
+        params.put("nonce", "n");
+        List<byte[]> bodies = new ArrayList<>();
+        for (int depth : new int[] {2_000, 20_000, 1_000_000}) {
+            StringBuilder nested = new StringBuilder(depth * 3);
+            for (int i = 0; i < depth; i++) {
+                nested.append("<a>");
+            }
+            bodies.add(nested.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        try (WxRefundClient client = new WxRefundClient(sim.configJson)) {
+            List<Object> outcomes = Collections.synchronizedList(new ArrayList<>());
+            Runnable parseAll = () -> {
+                for (byte[] body : bodies) {
+                    try {
+                        client.parseNotification(params, body);
+                        outcomes.add("accepted");
+                    } catch (WxRefundException e) {
+                        outcomes.add(e.status() + " " + e.replyHttpStatus());
+                    }
+                }
+            };
+            parseAll.run();
+            Thread small = new Thread(null, parseAll, "small-stack", 256 * 1024);
+            small.start();
+            small.join();
+            assertEquals(Collections.nCopies(2 * bodies.size(), "MALFORMED_NOTIFICATION 400"),
+                    outcomes);
+        }
+    }
 }

@@ -44,11 +44,75 @@ pub enum SerialPreference {
     PlatformCertificate,
 }
 
-/// A secret string (key material). Its `Debug` never shows the value, and its
-/// memory is zeroed when dropped.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
+/// A secret string (key material). Its `Debug` never shows the value, its
+/// memory is zeroed when dropped, and a value of the wrong type in JSON is
+/// named by its type only, never shown.
+#[derive(Clone, Default)]
 pub struct Secret(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Secret, D::Error> {
+        // `any`: serde_json checks the type itself for `deserialize_string`, and
+        // its message would show the value.
+        deserializer.deserialize_any(SecretVisitor)
+    }
+}
+
+/// Accepts a string; for anything else says what type it was, without its
+/// value (serde's default message would print the number or bytes).
+struct SecretVisitor;
+
+impl SecretVisitor {
+    fn refuse<E: serde::de::Error>(&self, what: &str) -> Result<Secret, E> {
+        Err(E::custom(format_args!(
+            "invalid type: {what} (value not shown), expected a string"
+        )))
+    }
+}
+
+impl serde::de::Visitor<'_> for SecretVisitor {
+    type Value = Secret;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+        Ok(Secret::new(value))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, value: String) -> Result<Secret, E> {
+        Ok(Secret(Zeroizing::new(value)))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+        self.refuse("boolean")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+        self.refuse("integer")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+        self.refuse("integer")
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<Secret, E> {
+        self.refuse("integer")
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<Secret, E> {
+        self.refuse("integer")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+        self.refuse("number")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Secret, E> {
+        self.refuse("bytes")
+    }
+}
 
 impl Secret {
     /// Wraps a secret value.

@@ -23,7 +23,20 @@ pub(crate) struct SigningKey {
 impl SigningKey {
     /// Loads a PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`) PEM.
     pub(crate) fn from_pem(pem: &[u8], field: &str) -> Result<SigningKey> {
-        let pair = match pem_label(pem) {
+        let label = match pem_header(pem) {
+            PemHeader::Label(label) => Some(label),
+            PemHeader::Missing => None,
+            PemHeader::Malformed { line } => {
+                return Err(Error::config(
+                    field,
+                    format!(
+                        "malformed PEM header on line {line}; expected \
+                         `-----BEGIN PRIVATE KEY-----` on a line of its own"
+                    ),
+                ))
+            }
+        };
+        let pair = match label {
             Some("PRIVATE KEY") => {
                 let der = PrivatePkcs8KeyDer::from_pem_slice(pem)
                     .map_err(|_| Error::config(field, "the PKCS#8 PEM is not valid base64/DER"))?;
@@ -108,12 +121,44 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// The label of the first PEM block (`PRIVATE KEY` for `-----BEGIN PRIVATE KEY-----`).
-fn pem_label(pem: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(pem).ok()?;
-    let start = text.find("-----BEGIN ")? + "-----BEGIN ".len();
-    let end = text[start..].find("-----")?;
-    Some(&text[start..start + end])
+/// The first PEM header line of a file.
+#[derive(Debug, PartialEq)]
+enum PemHeader<'a> {
+    /// `PRIVATE KEY` for `-----BEGIN PRIVATE KEY-----`.
+    Label(&'a str),
+    /// A boundary-like line that is not a well-formed BEGIN line. Only its
+    /// number is kept: the line may run into the key itself.
+    Malformed { line: usize },
+    /// No boundary-like line: not PEM (or not text).
+    Missing,
+}
+
+/// Finds the first line that looks like a PEM boundary (five dashes, or
+/// `BEGIN ` with its space: base64 has neither) and checks it is
+/// `-----BEGIN LABEL-----` with an upper-case label.
+fn pem_header(pem: &[u8]) -> PemHeader<'_> {
+    let Ok(text) = std::str::from_utf8(pem) else {
+        return PemHeader::Missing;
+    };
+    let boundary = |line: &&str| line.contains("-----") || line.contains("BEGIN ");
+    let Some((index, line)) = text.lines().enumerate().find(|(_, l)| boundary(l)) else {
+        return PemHeader::Missing;
+    };
+    match line
+        .trim()
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_suffix("-----"))
+    {
+        Some(label)
+            if (1..=40).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ') =>
+        {
+            PemHeader::Label(label)
+        }
+        _ => PemHeader::Malformed { line: index + 1 },
+    }
 }
 
 /// A random string of `[0-9A-Za-z]`, without modulo bias.
@@ -244,12 +289,27 @@ mod tests {
     }
 
     #[test]
-    fn pem_label_reads_first_block() {
+    fn pem_header_reads_the_first_dashed_line() {
         assert_eq!(
-            pem_label(b"junk\n-----BEGIN RSA PRIVATE KEY-----\nabc"),
-            Some("RSA PRIVATE KEY")
+            pem_header(b"junk\n-----BEGIN RSA PRIVATE KEY-----\nabc"),
+            PemHeader::Label("RSA PRIVATE KEY")
         );
-        assert_eq!(pem_label(b"no pem here"), None);
+        assert_eq!(pem_header(b"no pem here"), PemHeader::Missing);
+        for broken in [
+            "----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY----\nMIIE\n-----END PRIVATE KEY-----",
+            "-----BEGIN private key-----\nMIIE\n-----END PRIVATE KEY-----",
+            "x\n-----END PRIVATE KEY-----",
+        ] {
+            assert!(
+                matches!(pem_header(broken.as_bytes()), PemHeader::Malformed { .. }),
+                "{broken}"
+            );
+        }
+        assert_eq!(
+            pem_header(b"\n\n-----BEGIN PRIVATE KEY----\nMIIE"),
+            PemHeader::Malformed { line: 3 }
+        );
     }
 
     #[test]

@@ -1,18 +1,46 @@
 //! The one place that talks to the network (ureq, rustls). TLS verification
 //! is always on; there is deliberately no switch to turn it off.
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::{Error, ErrorKind, Result};
 use std::time::Duration;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{Connector, DefaultConnector};
 
 /// Longest pause between two retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// Sleeps before retry number `attempt + 1`: `base` doubled per attempt,
-/// at most five seconds.
-pub(crate) fn pause_before_retry(base: Duration, attempt: u32) {
-    let delay = base.saturating_mul(1 << attempt.min(16));
-    std::thread::sleep(delay.min(MAX_RETRY_DELAY));
+/// How often, and how patiently, a request is sent again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retries {
+    /// Resends after the first attempt.
+    max: u32,
+    /// The first pause; each next one doubles, up to five seconds.
+    delay: Duration,
+}
+
+impl Retries {
+    pub(crate) fn new(config: &Config) -> Retries {
+        Retries {
+            max: config.max_retries,
+            delay: Duration::from_millis(config.retry_delay_ms),
+        }
+    }
+
+    /// Runs `attempt` until `again` refuses its outcome or the resends are
+    /// spent, and returns the last outcome.
+    pub(crate) fn run<T>(&self, mut attempt: impl FnMut() -> T, again: impl Fn(&T) -> bool) -> T {
+        let mut resends = 0;
+        loop {
+            let outcome = attempt();
+            if resends >= self.max || !again(&outcome) {
+                return outcome;
+            }
+            let pause = self.delay.saturating_mul(1 << resends.min(16));
+            std::thread::sleep(pause.min(MAX_RETRY_DELAY));
+            resends += 1;
+        }
+    }
 }
 
 /// Largest response body read, in bytes; refund answers are a few KiB.
@@ -79,8 +107,12 @@ impl Http {
             .timeout_recv_body(read)
             // The platform's keep-alive is 8 s: never reuse a connection idle longer (§1.7).
             .max_idle_age(Duration::from_secs(7))
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            agent,
+            DefaultConnector::new().chain(secret_query::Substitute),
+            DefaultResolver::default(),
+        );
         let user_agent = format!(
             "wxrefund/{} ({}/{}) rust",
             env!("CARGO_PKG_VERSION"),
@@ -91,23 +123,29 @@ impl Http {
     }
 
     /// Sends one request. `body` is sent byte for byte (it is what was signed).
+    /// `secret_query` holds query parameters that carry a secret (a WeCom
+    /// access token or corpsecret): they are appended to `url`, but ureq (and
+    /// so every log record it writes) sees only a stand-in; the real value
+    /// replaces it in the bytes as they leave for the socket.
     pub(crate) fn send(
         &self,
         method: &str,
         url: &str,
+        secret_query: &[(&str, &Secret)],
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<RawResponse, TransportError> {
+        let (url, _substituting) = secret_query::stand_in(url, secret_query);
         let result = match method {
             "GET" => {
-                let mut request = self.agent.get(url);
+                let mut request = self.agent.get(&url);
                 for (name, value) in self.common_headers().iter().chain(headers) {
                     request = request.header(*name, *value);
                 }
                 request.call()
             }
             _ => {
-                let mut request = self.agent.post(url);
+                let mut request = self.agent.post(&url);
                 for (name, value) in self.common_headers().iter().chain(headers) {
                     request = request.header(*name, *value);
                 }
@@ -165,5 +203,190 @@ fn classify(error: ureq::Error) -> TransportError {
     TransportError {
         maybe_sent,
         message,
+    }
+}
+
+/// Secret query values kept out of ureq's sight, and so out of its logs
+/// (which print whole URLs at DEBUG/TRACE and hex dumps of the bytes sent):
+/// ureq builds the request with a random stand-in of the same length, and
+/// the last link of the connector chain, below TLS, swaps the real value in
+/// as the request line leaves, then wipes it from the buffer.
+mod secret_query {
+    use crate::config::Secret;
+    use std::cell::RefCell;
+    use ureq::unversioned::transport::{
+        Buffers, ConnectionDetails, Connector, NextTimeout, Transport,
+    };
+    use zeroize::{Zeroize, Zeroizing};
+
+    /// `name=stand-in` and `name=value` (percent-encoded), of equal length.
+    struct Swap {
+        stand_in: Zeroizing<Vec<u8>>,
+        real: Zeroizing<Vec<u8>>,
+    }
+
+    thread_local! {
+        /// The swaps of the request this thread is sending: ureq is blocking,
+        /// so its transport runs on the caller's thread.
+        static SWAPS: RefCell<Vec<Swap>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Clears this thread's swaps when the request is done, however it ends.
+    pub(super) struct Substituting;
+
+    impl Drop for Substituting {
+        fn drop(&mut self) {
+            SWAPS.with(|swaps| swaps.borrow_mut().clear());
+        }
+    }
+
+    /// `url` with each secret parameter appended as a stand-in, and the
+    /// guard under which the transport swaps the real values in.
+    pub(super) fn stand_in(url: &str, params: &[(&str, &Secret)]) -> (String, Substituting) {
+        let mut url = url.to_string();
+        let swaps = params
+            .iter()
+            .map(|(name, value)| {
+                let real = Zeroizing::new(
+                    format!(
+                        "{name}={}",
+                        crate::refund::encode_path_segment(value.expose())
+                    )
+                    .into_bytes(),
+                );
+                let stand_in = format!("{name}={}", random_stand_in(real.len() - name.len() - 1));
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&stand_in);
+                Swap {
+                    stand_in: Zeroizing::new(stand_in.into_bytes()),
+                    real,
+                }
+            })
+            .collect();
+        SWAPS.with(|current| *current.borrow_mut() = swaps);
+        (url, Substituting)
+    }
+
+    /// Letters and digits that match nothing else in a request line.
+    fn random_stand_in(len: usize) -> String {
+        let rng = ring::rand::SystemRandom::new();
+        // A CSPRNG failure leaves a fixed stand-in: still no secret in the logs.
+        crate::crypto::random_alphanumeric(&rng, len).unwrap_or_else(|_| "X".repeat(len))
+    }
+
+    /// Swaps `from` for `to` where `from` stands as a whole parameter
+    /// (followed by `&`, a space or the end) in the request line of `head`.
+    /// Returns where it did, to swap back after sending.
+    fn swap_in(head: &mut [u8], from: &[u8], to: &[u8]) -> Option<usize> {
+        let line_end = head
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or(head.len());
+        let at = head[..line_end]
+            .windows(from.len())
+            .position(|window| window == from)?;
+        let after = head.get(at + from.len()).copied();
+        if !matches!(after, Some(b'&' | b' ') | None)
+            || at == 0
+            || !matches!(head[at - 1], b'?' | b'&')
+        {
+            return None;
+        }
+        head[at..at + to.len()].copy_from_slice(to);
+        Some(at)
+    }
+
+    /// The connector that wraps every connection (after TLS, so it sees plaintext).
+    #[derive(Debug)]
+    pub(super) struct Substitute;
+
+    impl<In: Transport> Connector<In> for Substitute {
+        type Out = Substituted<In>;
+
+        fn connect(
+            &self,
+            _: &ConnectionDetails,
+            chained: Option<In>,
+        ) -> Result<Option<Self::Out>, ureq::Error> {
+            Ok(chained.map(Substituted))
+        }
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Substituted<T>(T);
+
+    impl<T: Transport> Transport for Substituted<T> {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            self.0.buffers()
+        }
+
+        fn transmit_output(
+            &mut self,
+            amount: usize,
+            timeout: NextTimeout,
+        ) -> Result<(), ureq::Error> {
+            let swapped: Vec<(usize, usize)> = SWAPS.with(|swaps| {
+                let swaps = swaps.borrow();
+                let output = &mut self.0.buffers().output()[..amount];
+                swaps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, swap)| Some((i, swap_in(output, &swap.stand_in, &swap.real)?)))
+                    .collect()
+            });
+            let sent = self.0.transmit_output(amount, timeout);
+            // Leave no secret behind in the connection's buffer.
+            SWAPS.with(|swaps| {
+                let swaps = swaps.borrow();
+                let output = self.0.buffers().output();
+                for (i, at) in swapped {
+                    let Some(swap) = swaps.get(i) else { continue };
+                    if let Some(bytes) = output.get_mut(at..at + swap.real.len()) {
+                        bytes.zeroize();
+                        bytes.copy_from_slice(&swap.stand_in);
+                    }
+                }
+            });
+            sent
+        }
+
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+            self.0.await_input(timeout)
+        }
+
+        fn is_open(&mut self) -> bool {
+            self.0.is_open()
+        }
+
+        fn is_tls(&self) -> bool {
+            self.0.is_tls()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn swaps_whole_parameters_of_the_request_line_only() {
+            let mut head = b"POST /x?a=1&token=XXXX HTTP/1.1\r\nHost: token=XXXX\r\n".to_vec();
+            assert_eq!(swap_in(&mut head, b"token=XXXX", b"token=s%2B"), Some(12));
+            assert_eq!(
+                head,
+                b"POST /x?a=1&token=s%2B HTTP/1.1\r\nHost: token=XXXX\r\n".to_vec()
+            );
+            let mut longer = b"GET /x?token=XXXXY HTTP/1.1\r\n".to_vec();
+            assert_eq!(swap_in(&mut longer, b"token=XXXX", b"token=s%2B"), None);
+        }
+
+        #[test]
+        fn stand_ins_have_the_length_of_the_encoded_secret() {
+            let secret = Secret::new("a+b/c=");
+            let (url, _guard) = stand_in("http://h/p", &[("access_token", &secret)]);
+            let value = url.split_once("access_token=").unwrap().1;
+            assert_eq!(value.len(), "a%2Bb%2Fc%3D".len());
+            assert!(value.bytes().all(|b| b.is_ascii_alphanumeric()));
+            assert!(!url.contains("a+b"));
+        }
     }
 }

@@ -4,7 +4,7 @@
 use crate::config::{Config, SerialPreference};
 use crate::crypto::{aead_decrypt, EncryptedResource, SigningKey, VerifyingKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, RawResponse};
+use crate::http::{Http, RawResponse, Retries, TransportError};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -33,8 +33,7 @@ pub(crate) struct ApiV3 {
     request_serial: Option<String>,
     certificates: Option<CertificateStore>,
     certificates_path: &'static str,
-    max_retries: u32,
-    retry_delay: Duration,
+    retries: Retries,
     max_skew: u64,
 }
 
@@ -107,8 +106,7 @@ impl ApiV3 {
                 last_download: Mutex::new(None),
             }),
             certificates_path,
-            max_retries: config.max_retries,
-            retry_delay: Duration::from_millis(config.retry_delay_ms),
+            retries: Retries::new(config),
             max_skew: config.max_clock_skew_secs,
         })
     }
@@ -149,25 +147,24 @@ impl ApiV3 {
     /// and a fresh signature. Returns the last response, whatever its status.
     fn send_with_retries(&self, method: &str, target: &str, body: &[u8]) -> Result<RawResponse> {
         let url = format!("{}{}", self.base_url, target);
-        let mut attempt = 0;
-        loop {
-            let authorization = self.authorization(method, target, body)?;
-            let mut headers = vec![("Authorization", authorization.as_str())];
-            if let Some(id) = &self.request_serial {
-                // Ask for public-key-signed answers (§2.5, migration).
-                headers.push(("Wechatpay-Serial", id.as_str()));
-            }
-            let outcome = self.http.send(method, &url, &headers, body);
-            let retry = match &outcome {
-                Ok(response) => is_retryable_status(response),
-                Err(_) => true,
-            };
-            if !retry || attempt >= self.max_retries {
-                return outcome.map_err(|e| e.into_error());
-            }
-            crate::http::pause_before_retry(self.retry_delay, attempt);
-            attempt += 1;
-        }
+        self.retries
+            .run(
+                || {
+                    let authorization = self.authorization(method, target, body)?;
+                    let mut headers = vec![("Authorization", authorization.as_str())];
+                    if let Some(id) = &self.request_serial {
+                        // Ask for public-key-signed answers (§2.5, migration).
+                        headers.push(("Wechatpay-Serial", id.as_str()));
+                    }
+                    Ok(self.http.send(method, &url, &[], &headers, body))
+                },
+                |outcome: &Result<_>| match outcome {
+                    Ok(Ok(response)) => is_retryable_status(response),
+                    Ok(Err(_)) => true,
+                    Err(_) => false,
+                },
+            )?
+            .map_err(TransportError::into_error)
     }
 
     /// The `Authorization` header for one request (§1.2-§1.4).

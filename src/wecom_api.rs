@@ -3,7 +3,8 @@
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, RawResponse, TransportError};
+use crate::http::{Http, RawResponse, Retries};
+use crate::refund::encode_path_segment;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +20,9 @@ pub trait AccessTokenProvider: Send + Sync {
 
 /// Renew a fetched token this long before WeCom says it expires.
 const EARLY_RENEWAL: Duration = Duration::from_secs(300);
+
+/// WeCom documents tokens valid for 7200 s; a longer promise is not believed.
+const MAX_TOKEN_LIFETIME: u64 = 7200;
 
 /// A token fixed in the configuration: it cannot be renewed.
 struct FixedToken(Secret);
@@ -40,7 +44,10 @@ impl AccessTokenProvider for FixedToken {
 /// they expire. The mutex makes the fetch single-flight.
 struct FetchedToken {
     http: Arc<Http>,
-    url: Secret,
+    /// `.../cgi-bin/gettoken?corpid=...`; the corpsecret is added by [`Http::send`].
+    url: String,
+    corpsecret: Secret,
+    retries: Retries,
     cache: Mutex<Option<(Secret, Instant)>>,
 }
 
@@ -56,41 +63,70 @@ impl AccessTokenProvider for FetchedToken {
                 return Ok(token.clone());
             }
         }
-        let (token, expires_in) = self.fetch()?;
-        let lifetime = Duration::from_secs(expires_in);
+        let (token, lifetime) = self.fetch()?;
         let renew_in = lifetime.saturating_sub(EARLY_RENEWAL.min(lifetime / 2));
-        *cache = Some((token.clone(), Instant::now() + renew_in));
+        // At most two hours ahead; should the clock's range end sooner, renew next time.
+        let renew_at = Instant::now()
+            .checked_add(renew_in)
+            .unwrap_or_else(Instant::now);
+        *cache = Some((token.clone(), renew_at));
         Ok(token)
     }
 }
 
 impl FetchedToken {
-    fn fetch(&self) -> Result<(Secret, u64)> {
-        let secret_safe = |error: TransportError| {
-            // The URL carries the corpsecret: never let it into a message.
-            let mut error = error.into_error();
-            error.message = "network error while fetching a WeCom access_token".into();
-            error
-        };
+    /// `GET cgi-bin/gettoken`, resent like any safe request (network
+    /// failures, 5xx, errcode -1). Its lifetime is at most two hours.
+    fn fetch(&self) -> Result<(Secret, Duration)> {
+        let secret_free = |error: Error| token_fetch_failed(redact(error, &[&self.corpsecret]));
         let response = self
-            .http
-            .send("GET", self.url.expose(), &[], b"")
-            .map_err(secret_safe)?;
-        let body = errcode_body(&response)?;
+            .retries
+            .run(
+                || {
+                    let corpsecret = [("corpsecret", &self.corpsecret)];
+                    self.http.send("GET", &self.url, &corpsecret, &[], b"")
+                },
+                |outcome| match outcome {
+                    Err(_) => true,
+                    Ok(response) => is_busy(response),
+                },
+            )
+            .map_err(|e| secret_free(e.into_error()))?;
+        let body = errcode_body(&response).map_err(secret_free)?;
         if let Some(error) = errcode_error(&body, &response, false) {
-            return Err(error);
+            return Err(secret_free(error));
         }
         let token = body
             .get("access_token")
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty() && t.len() <= 512)
-            .ok_or_else(|| malformed("gettoken answered without a usable access_token"))?;
-        let expires_in = body
-            .get("expires_in")
-            .and_then(Value::as_u64)
-            .unwrap_or(7200);
-        Ok((Secret::new(token), expires_in))
+            .ok_or_else(|| {
+                secret_free(malformed("gettoken answered without a usable access_token"))
+            })?;
+        let lifetime = match body.get("expires_in") {
+            None => MAX_TOKEN_LIFETIME,
+            Some(seconds) => seconds
+                .as_u64()
+                .filter(|&seconds| seconds > 0)
+                .ok_or_else(|| {
+                    secret_free(malformed(
+                        "gettoken answered an expires_in that is not a positive number of seconds",
+                    ))
+                })?
+                .min(MAX_TOKEN_LIFETIME),
+        };
+        Ok((Secret::new(token), Duration::from_secs(lifetime)))
     }
+}
+
+/// A token fetch failed: the request it was for never left, whatever gettoken did.
+fn token_fetch_failed(mut error: Error) -> Error {
+    error.message = format!(
+        "fetching a WeCom access_token failed, so nothing was sent: {}",
+        error.message
+    );
+    error.outcome_unknown = false;
+    error
 }
 
 /// The WeCom channel of one client.
@@ -98,8 +134,21 @@ pub(crate) struct WeComApi {
     http: Arc<Http>,
     base_url: String,
     tokens: Arc<dyn AccessTokenProvider>,
-    max_retries: u32,
-    retry_delay: Duration,
+    retries: Retries,
+}
+
+/// A failed call, and whether WeCom may have processed any attempt of it.
+pub(crate) struct Failure {
+    pub(crate) error: Error,
+    /// False when no attempt was processed: none left the machine, or WeCom
+    /// refused it at the door (a rejected token).
+    pub(crate) maybe_processed: bool,
+}
+
+impl From<Failure> for Error {
+    fn from(failure: Failure) -> Error {
+        failure.error
+    }
 }
 
 impl WeComApi {
@@ -121,11 +170,12 @@ impl WeComApi {
             (None, Some(token), None, None) => Arc::new(FixedToken(token.clone())),
             (None, None, Some(corpid), Some(corpsecret)) => Arc::new(FetchedToken {
                 http: http.clone(),
-                url: Secret::new(format!(
-                    "{base_url}/cgi-bin/gettoken?corpid={}&corpsecret={}",
-                    query_escape(corpid),
-                    query_escape(corpsecret.expose())
-                )),
+                url: format!(
+                    "{base_url}/cgi-bin/gettoken?corpid={}",
+                    encode_path_segment(corpid)
+                ),
+                corpsecret: corpsecret.clone(),
+                retries: Retries::new(config),
                 cache: Mutex::new(None),
             }),
             _ => {
@@ -140,57 +190,81 @@ impl WeComApi {
             http,
             base_url,
             tokens,
-            max_retries: config.max_retries,
-            retry_delay: Duration::from_millis(config.retry_delay_ms),
+            retries: Retries::new(config),
         })
     }
 
     /// POSTs `body` to `path` with the access token and returns the answer's
     /// object when `errcode` is 0. A rejected token is renewed once and the
-    /// call sent once more. With `resend`, system-busy answers and network
-    /// failures are resent too (queries); without it (refund applies, which
-    /// WeCom allows once a minute per order) only what never left is resent.
-    pub(crate) fn call(&self, path: &str, body: &[u8], resend: bool) -> Result<Map<String, Value>> {
+    /// call sent once more. With `resend`, busy answers and network failures
+    /// are resent too (queries); without it (refund applies, which WeCom
+    /// allows once a minute per order) only what never left is resent.
+    pub(crate) fn call(
+        &self,
+        path: &str,
+        body: &[u8],
+        resend: bool,
+    ) -> Result<Map<String, Value>, Failure> {
+        let url = format!("{}{path}", self.base_url);
         let mut rejected: Option<Secret> = None;
-        let mut renewed = false;
-        let mut attempt = 0;
+        let mut maybe_processed = false;
         loop {
-            let token = self
+            let token = match self
                 .tokens
-                .access_token(rejected.as_ref().map(Secret::expose))?;
-            let url = format!(
-                "{}{path}?access_token={}",
-                self.base_url,
-                query_escape(token.expose())
-            );
-            let outcome = self.http.send("POST", &url, &[], body);
-            let retry = match &outcome {
-                Err(error) => resend || !error.maybe_sent,
-                Ok(response) => resend && (response.status >= 500 || errcode(response) == Some(-1)),
+                .access_token(rejected.as_ref().map(Secret::expose))
+            {
+                Ok(token) => token,
+                // No token, so nothing (more) was sent.
+                Err(mut error) => {
+                    error.outcome_unknown = false;
+                    return Err(Failure {
+                        error,
+                        maybe_processed,
+                    });
+                }
             };
-            if retry && attempt < self.max_retries {
-                crate::http::pause_before_retry(self.retry_delay, attempt);
-                attempt += 1;
-                continue;
-            }
-            let response = outcome.map_err(|e| redact(e.into_error(), &token))?;
-            let body = errcode_body(&response).map_err(|e| redact(e, &token))?;
-            if let Some(error) = errcode_error(&body, &response, !resend) {
-                if is_token_rejection(error.code.as_deref()) && !renewed {
+            let outcome = self.retries.run(
+                || {
+                    let outcome =
+                        self.http
+                            .send("POST", &url, &[("access_token", &token)], &[], body);
+                    maybe_processed |= match &outcome {
+                        Ok(response) => !errcode(response).is_some_and(is_token_rejection),
+                        Err(error) => error.maybe_sent,
+                    };
+                    outcome
+                },
+                |outcome| match outcome {
+                    Err(error) => resend || !error.maybe_sent,
+                    Ok(response) => resend && is_busy(response),
+                },
+            );
+            let failed = |error: Error| Failure {
+                error: redact(error, &[&token]),
+                maybe_processed,
+            };
+            let response = outcome.map_err(|e| failed(e.into_error()))?;
+            let answer = errcode_body(&response).map_err(failed)?;
+            if let Some(error) = errcode_error(&answer, &response, !resend) {
+                if errcode(&response).is_some_and(is_token_rejection) && rejected.is_none() {
                     // Refused before any processing: safe to send again with a new token.
-                    renewed = true;
                     rejected = Some(token);
                     continue;
                 }
-                return Err(redact(error, &token));
+                return Err(failed(error));
             }
-            return Ok(body);
+            return Ok(answer);
         }
     }
 }
 
-fn is_token_rejection(code: Option<&str>) -> bool {
-    matches!(code, Some("40014" | "42001" | "40082"))
+fn is_token_rejection(errcode: i64) -> bool {
+    matches!(errcode, 40014 | 42001 | 40082)
+}
+
+/// 5xx or `errcode -1`: WeCom did not process the request.
+fn is_busy(response: &RawResponse) -> bool {
+    response.status >= 500 || errcode(response) == Some(-1)
 }
 
 fn errcode(response: &RawResponse) -> Option<i64> {
@@ -234,13 +308,14 @@ fn errcode_error(
         return None;
     }
     let errmsg = body.get("errmsg").and_then(Value::as_str).unwrap_or("");
+    let busy = if applying {
+        "WeCom was busy and may not have recorded the refund: query it, and send the \
+         same request again only if it is not found"
+    } else {
+        "WeCom stayed busy through every retry; try again later"
+    };
     let (kind, retryable, outcome_unknown, hint) = match code {
-        -1 => (
-            ErrorKind::Api,
-            true,
-            applying,
-            "WeCom is busy; send the same request again",
-        ),
+        -1 => (ErrorKind::Api, true, applying, busy),
         40014 | 42001 | 40082 | 41001 => (
             ErrorKind::Api,
             false,
@@ -279,17 +354,17 @@ fn errcode_error(
     Some(error)
 }
 
-/// Removes any trace of `token` from an error's message.
-fn redact(mut error: Error, token: &Secret) -> Error {
-    if !token.expose().is_empty() {
-        error.message = error.message.replace(token.expose(), "<access_token>");
+/// Removes every secret from an error's message, as given and
+/// percent-encoded: the two forms in which this library sends them, and so
+/// in which a server may echo them.
+fn redact(mut error: Error, secrets: &[&Secret]) -> Error {
+    for secret in secrets.iter().map(|s| s.expose()).filter(|s| !s.is_empty()) {
+        error.message = error
+            .message
+            .replace(secret, "<redacted>")
+            .replace(&encode_path_segment(secret), "<redacted>");
     }
     error
-}
-
-/// Percent-encodes a query value: everything but `A-Za-z0-9-._~`.
-fn query_escape(value: &str) -> String {
-    crate::refund::encode_path_segment(value)
 }
 
 #[cfg(test)]
@@ -350,8 +425,11 @@ mod tests {
             "t",
             "GET /x?access_token=SECRET123 failed",
         );
-        assert!(!redact(e, &Secret::new("SECRET123"))
+        assert!(!redact(e, &[&Secret::new("SECRET123")])
             .message
             .contains("SECRET123"));
+        let echoed = Error::new(ErrorKind::Api, "t", "token a%2Bb%2F%3D or a+b/= refused");
+        let message = redact(echoed, &[&Secret::new("a+b/=")]).message.clone();
+        assert_eq!(message, "token <redacted> or <redacted> refused");
     }
 }

@@ -160,3 +160,36 @@ fn unknown_family_and_fields_are_named() {
     let err = Client::from_json("{not json").err().unwrap();
     assert_eq!(err.kind, ErrorKind::InvalidJson);
 }
+
+/// Finding 3 of the outside review: a BEGIN line short of a dash made the
+/// whole base64 key part of `unsupported PEM block ...`, in the error JSON,
+/// Display and Debug. The error now names the line and shows no key byte.
+#[test]
+fn a_malformed_pem_header_names_its_line_and_shows_no_key_material() {
+    let body: Vec<&str> = KEY
+        .lines()
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let broken_headers = [
+        "----BEGIN PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY----",
+        "-----BEGIN PRIVATE KEY",
+        "BEGIN PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----extra",
+    ];
+    for header in broken_headers {
+        let pem = format!("{header}\n{}\n-----END PRIVATE KEY-----\n", body.join("\n"));
+        let error = config_error(&config(&pem));
+        assert_eq!(error.field.as_deref(), Some("private_key_pem"), "{header}");
+        assert!(
+            error.message.contains("malformed PEM header on line 1"),
+            "{header}: {error}"
+        );
+        let shown = format!("{} {error} {error:?}", error.to_json());
+        let joined = body.concat();
+        let leaked = (0..joined.len().saturating_sub(16))
+            .map(|start| &joined[start..start + 16])
+            .find(|window| shown.contains(window));
+        assert_eq!(leaked, None, "{header}: key material in {shown}");
+    }
+}

@@ -448,3 +448,266 @@ fn configuration_rules() {
     assert_eq!(err.field.as_deref(), Some("appid"));
     assert_no_secret(&err, &[CORPSECRET]);
 }
+
+/// A scripted WeCom on loopback, for answers the simulator never gives:
+/// `gettoken` and the refund endpoints answer what the test says.
+struct FakeWeCom {
+    server: support::receiver::Receiver,
+}
+
+impl FakeWeCom {
+    fn start(
+        gettoken: impl Fn(usize) -> (u16, String) + Send + Sync + 'static,
+        refund: impl Fn(&str) -> (u16, String) + Send + Sync + 'static,
+    ) -> FakeWeCom {
+        let fetches = AtomicUsize::new(0);
+        let server = support::receiver::Receiver::answering("", move |request| {
+            if request.target.starts_with("/cgi-bin/gettoken?") {
+                gettoken(fetches.fetch_add(1, Ordering::SeqCst))
+            } else {
+                refund(&request.target)
+            }
+        });
+        FakeWeCom { server }
+    }
+
+    fn config(&self, corpsecret: &str) -> Config {
+        config(json!({}), |c| {
+            *c = json!({
+                "family": "wecom", "mchid": "1900000109", "appid": "wx1234567890abcdef",
+                "corpid": "ww5f1e2d3c4b5a6978", "corpsecret": corpsecret,
+                "base_url": self.server.url, "retry_delay_ms": 10,
+            });
+        })
+    }
+
+    fn gettoken_count(&self) -> usize {
+        self.server
+            .received()
+            .iter()
+            .filter(|r| r.target.starts_with("/cgi-bin/gettoken?"))
+            .count()
+    }
+
+    fn refund_requests(&self) -> usize {
+        self.server.received().len() - self.gettoken_count()
+    }
+}
+
+fn token_answer(token: &str, expires_in: &str) -> (u16, String) {
+    (
+        200,
+        format!(
+            r#"{{"errcode":0,"errmsg":"ok","access_token":"{token}","expires_in":{expires_in}}}"#
+        ),
+    )
+}
+
+fn detail_answer(_: &str) -> (u16, String) {
+    (
+        200,
+        r#"{"errcode":0,"errmsg":"ok","refund_id":"50300000000000000000000000000001","out_refund_no":"WR-1","status":"SUCCESS"}"#.into(),
+    )
+}
+
+/// Finding 2: an `expires_in` that overflowed `Instant + Duration` made every
+/// WeCom call panic. A lifetime beyond WeCom's two hours is clamped; one
+/// that is not a positive integer is refused, naming it.
+#[test]
+fn absurd_token_lifetimes_are_clamped_or_refused_never_a_panic() {
+    let huge = FakeWeCom::start(
+        |_| token_answer("tok", "18446744073709551615"),
+        detail_answer,
+    );
+    let client = Client::new(huge.config("corp-secret")).unwrap();
+    for _ in 0..3 {
+        let refund = client
+            .query_refund(&RefundQuery::by_out_refund_no("WR-1"))
+            .unwrap();
+        assert_eq!(refund.status, RefundStatus::Success);
+    }
+    assert_eq!(huge.gettoken_count(), 1, "the clamped token is cached");
+
+    for bad in ["0", "-7200", "1e30", "\"7200\""] {
+        let fake = FakeWeCom::start(move |_| token_answer("tok", bad), detail_answer);
+        let client = Client::new(fake.config("corp-secret")).unwrap();
+        let err = client
+            .query_refund(&RefundQuery::by_out_refund_no("WR-1"))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Api, "{bad}: {err}");
+        assert!(err.message.contains("expires_in"), "{bad}: {err}");
+        assert_eq!(fake.refund_requests(), 0, "{bad}: nothing sent");
+    }
+}
+
+/// Finding 5: a server echoing the request put secrets into errors: the
+/// gettoken `errmsg` with the corpsecret, and a token with `+ / =` echoed
+/// percent-encoded. Neither form may reach the error, its Display or Debug.
+#[test]
+fn echoed_secrets_are_redacted_in_every_encoding_the_library_sends() {
+    const SECRET: &str = "s3cr3t+/=CorpSecret";
+    const SECRET_ENCODED: &str = "s3cr3t%2B%2F%3DCorpSecret";
+    let refused = FakeWeCom::start(
+        |_| {
+            (
+                200,
+                format!(
+                    r#"{{"errcode":40001,"errmsg":"invalid credential: {SECRET} ({SECRET_ENCODED})"}}"#
+                ),
+            )
+        },
+        detail_answer,
+    );
+    let client = Client::new(refused.config(SECRET)).unwrap();
+    let err = client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-1"))
+        .unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("40001"));
+    for shown in [
+        err.to_json().to_string(),
+        err.to_string(),
+        format!("{err:?}"),
+    ] {
+        assert!(
+            !shown.contains(SECRET) && !shown.contains(SECRET_ENCODED),
+            "{shown}"
+        );
+    }
+
+    const TOKEN: &str = "tok+en/Value==";
+    const TOKEN_ENCODED: &str = "tok%2Ben%2FValue%3D%3D";
+    let echoing = FakeWeCom::start(
+        |_| token_answer(TOKEN, "7200"),
+        |target| {
+            let sent = target.split_once("access_token=").map_or("", |(_, t)| t);
+            (
+                200,
+                format!(
+                    r#"{{"errcode":60020,"errmsg":"not allow to access from your ip, access_token={sent} {TOKEN}"}}"#
+                ),
+            )
+        },
+    );
+    let client = Client::new(echoing.config("corp-secret")).unwrap();
+    let err = client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-1"))
+        .unwrap_err();
+    assert_eq!(err.code.as_deref(), Some("60020"));
+    assert!(err.message.contains("<redacted>"), "{err}");
+    for shown in [
+        err.to_json().to_string(),
+        err.to_string(),
+        format!("{err:?}"),
+    ] {
+        assert!(
+            !shown.contains(TOKEN) && !shown.contains(TOKEN_ENCODED),
+            "{shown}"
+        );
+    }
+}
+
+/// Finding 8: a failed token fetch kept the order under the local guard for
+/// 60 s although the refund request never left, reported outcome_unknown
+/// after an HTTP 500, and advised a resend the guard then refused. Token
+/// fetches are now resent like any safe request.
+#[test]
+fn a_failed_token_fetch_sends_nothing_and_holds_no_order() {
+    for (what, answer) in [
+        ("HTTP 500", (500, String::new())),
+        (
+            "errcode -1",
+            (200, r#"{"errcode":-1,"errmsg":"system busy"}"#.to_string()),
+        ),
+    ] {
+        let answer = Arc::new(answer);
+        let fake = FakeWeCom::start(move |_| (*answer).clone(), detail_answer);
+        let client = Client::new(fake.config("corp-secret")).unwrap();
+        for attempt in 0..2 {
+            let err = client
+                .create_refund(&request("W20261122000001", "WR-t1", 100, 10000))
+                .unwrap_err();
+            assert_ne!(err.kind, ErrorKind::RateLimited, "{what} #{attempt}: {err}");
+            assert!(!err.outcome_unknown, "{what}: {err}");
+            assert!(err.retryable, "{what}: {err}");
+            assert!(err.message.contains("nothing was sent"), "{what}: {err}");
+            assert!(
+                !err.message.contains("send the same request again"),
+                "{what}: {err}"
+            );
+        }
+        // Each create fetched once and resent twice (max_retries 2).
+        assert_eq!(fake.gettoken_count(), 6, "{what}");
+        assert_eq!(fake.refund_requests(), 0, "{what}");
+    }
+
+    // A fetch that fails once is resent within the same call.
+    let flaky = FakeWeCom::start(
+        |n| match n {
+            0 => (500, String::new()),
+            _ => token_answer("tok", "7200"),
+        },
+        detail_answer,
+    );
+    let client = Client::new(flaky.config("corp-secret")).unwrap();
+    client
+        .query_refund(&RefundQuery::by_out_refund_no("WR-1"))
+        .unwrap();
+    assert_eq!(flaky.gettoken_count(), 2);
+}
+
+/// Finding 8, the refund endpoint: a request that never left (connection
+/// refused) releases the guard; one that reached WeCom keeps it.
+#[test]
+fn the_order_guard_holds_only_requests_that_left() {
+    let sim = sim();
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let unreachable = Client::new(config(sim.wecom_fixed_token_config("tok"), |c| {
+        c["base_url"] = json!(format!("http://127.0.0.1:{closed_port}"));
+    }))
+    .unwrap();
+    for _ in 0..2 {
+        let err = unreachable
+            .create_refund(&request("W20261122000001", "WR-u1", 100, 10000))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Transport, "{err}");
+        assert!(!err.outcome_unknown);
+    }
+    let client = client(&sim);
+    client
+        .create_refund(&request("W20261122000001", "WR-u2", 100, 10000))
+        .unwrap();
+    let err = client
+        .create_refund(&request("W20261122000001", "WR-u3", 100, 10000))
+        .unwrap_err();
+    assert_eq!(err.reason, "order_spacing");
+}
+
+/// Finding 5: a numeric secret in the configuration was echoed by serde's
+/// type error (`invalid type: integer 987654321987654`).
+#[test]
+fn a_secret_of_the_wrong_type_is_named_not_echoed() {
+    for (field, value) in [
+        ("corpsecret", json!(987654321987654u64)),
+        ("corpsecret", json!(-987654321987654i64)),
+        ("corpsecret", json!(98765.4321987654)),
+        ("access_token", json!(true)),
+        ("callback_token", json!(987654321987654u64)),
+    ] {
+        let mut config = json!({
+            "family": "wecom", "mchid": "1900000109", "appid": "wx1234567890abcdef",
+            "corpid": "ww5f1e2d3c4b5a6978",
+        });
+        config[field] = value.clone();
+        let err = Config::from_json(&config.to_string()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidConfig, "{field}: {err}");
+        assert!(
+            err.message.contains(field) || err.message.contains("string"),
+            "{err}"
+        );
+        let shown = format!("{} {err} {err:?}", err.to_json());
+        assert!(!shown.contains("987654"), "{field}: {shown}");
+    }
+}

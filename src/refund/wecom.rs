@@ -191,15 +191,16 @@ impl WeCom {
         })
         .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
         let previous = self.spacing.admit(&request.out_trade_no)?;
-        match self.api.call("/cgi-bin/miniapppay/refund", &body, false) {
-            Ok(fields) => Ok(Refund::from_fields(fields, "refund_id")),
-            Err(error) => {
-                if error.kind == ErrorKind::Transport && !error.outcome_unknown {
+        self.api
+            .call("/cgi-bin/miniapppay/refund", &body, false)
+            .map(|fields| Refund::from_fields(fields, "refund_id"))
+            .map_err(|failure| {
+                // WeCom never saw this request: it spent none of the order's quota.
+                if !failure.maybe_processed {
                     self.spacing.release(&request.out_trade_no, previous);
                 }
-                Err(error)
-            }
-        }
+                failure.error
+            })
     }
 
     /// A refund callback: `params` are the callback URL's query parameters.

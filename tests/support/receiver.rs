@@ -47,7 +47,7 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-type Handler = dyn Fn(&Received) -> u16 + Send + Sync;
+type Handler = dyn Fn(&Received) -> (u16, String) + Send + Sync;
 
 /// The receiver; stops accepting when dropped.
 pub struct Receiver {
@@ -61,6 +61,15 @@ impl Receiver {
     pub fn start(
         path: &str,
         handler: impl Fn(&Received) -> u16 + Send + Sync + 'static,
+    ) -> Receiver {
+        Receiver::answering(path, move |request| (handler(request), String::new()))
+    }
+
+    /// Starts a server whose `handler` gives the status and body of each answer
+    /// (a scripted platform, for answers the simulator never gives).
+    pub fn answering(
+        path: &str,
+        handler: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
     ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -148,12 +157,14 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
         body,
         answered: 0,
     };
-    let status = handler(&request);
+    let (status, answer) = handler(&request);
     request.answered = status;
     received.lock().expect("lock").push(request);
     let mut stream = stream;
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{answer}",
+        answer.len()
     );
 }

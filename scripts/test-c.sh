@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C programs with -Wall -Wextra -Werror against the real library and
-# runs them under valgrind against wxrefund-sim processes.
+# runs them under valgrind against wxrefund-sim processes; the misuse matrix
+# also runs a second time built with AddressSanitizer and UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p wxrefund -p wxrefund-sim
@@ -12,6 +13,11 @@ cc "${CFLAGS[@]}" examples/c/quickstart.c "${LIBS[@]}" -o "$OUT/quickstart"
 for test in tests/c/*.c; do
     cc "${CFLAGS[@]}" "$test" "${LIBS[@]}" -o "$OUT/$(basename "$test" .c)"
 done
+# The misuse matrix again, instrumented. The Rust library is not: ASan checks
+# the C side and what crosses the boundary (its malloc serves the library too).
+mkdir -p "$OUT/asan"
+cc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+    tests/c/misuse_test.c "${LIBS[@]}" -o "$OUT/asan/misuse_test"
 
 source scripts/sim-lib.sh
 start_sim domestic
@@ -26,3 +32,8 @@ run "$OUT/notify_test" "$OUT/domestic.json"
 run "$OUT/global_test" "$OUT/global.json" G20261122000001 10000 USD
 run "$OUT/global_test" "$OUT/institution.json" G20261122000009 20000 EUR
 run "$OUT/wecom_test" "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"
+run "$OUT/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
+echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"
+# Any report aborts (ASan, LeakSanitizer) or halts (UBSan): the script fails.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$OUT/asan/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"

@@ -213,7 +213,9 @@ enum wxrefund_status wxrefund_notification_parse(const struct wxrefund_client *c
 
 // Frees a string returned by this library. NULL is ignored, and so is a
 // pointer this library did not return or already freed (checked against a
-// registry of live strings). Thread-safe.
+// registry of live strings). A second free of one pointer is caught only
+// until the allocator gives the same address to a new string: free each
+// string once. Thread-safe.
 //
 // # Safety
 // `string` is compared against the registry before it is touched, so any value is safe.

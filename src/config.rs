@@ -337,20 +337,8 @@ impl Config {
     pub(crate) fn checked_base_url(&self, default: &str) -> Result<String> {
         let url = self.base_url.as_deref().unwrap_or(default);
         let url = url.trim_end_matches('/');
-        let host_port = if let Some(rest) = url.strip_prefix("https://") {
-            rest
-        } else if let Some(rest) = url.strip_prefix("http://") {
-            if !is_loopback(rest) {
-                return Err(Error::config(
-                    "base_url",
-                    "plain http:// is only allowed for loopback (the simulator); use https://",
-                ));
-            }
-            rest
-        } else {
-            return Err(Error::config("base_url", "must start with https://"));
-        };
-        if host_port.is_empty() || host_port.contains(['/', '?', '#', '@', ' ']) {
+        let uri = parse_url(url).map_err(|rule| Error::config("base_url", rule))?;
+        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") || url.contains(['?', '#']) {
             return Err(Error::config(
                 "base_url",
                 "must be an origin such as https://api.mch.weixin.qq.com (no path, query or credentials)",
@@ -532,13 +520,33 @@ fn check_id(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-/// True for `localhost`, `127.x.x.x` and `[::1]`, with or without a port.
-pub(crate) fn is_loopback(host_port: &str) -> bool {
-    let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host_port.split(':').next().unwrap_or(""),
-    };
-    host == "localhost"
+/// Parses an absolute URL the way an HTTP client will: `https://`, or
+/// `http://` only on a loopback host (the simulator); no credentials
+/// (`http://localhost:1@evil.example` is a request to evil.example).
+/// The error is the rule broken, never the URL.
+pub(crate) fn parse_url(url: &str) -> std::result::Result<http::Uri, &'static str> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a valid absolute URL")?;
+    let authority = uri.authority().ok_or("not a valid absolute URL")?;
+    if authority.as_str().contains('@') {
+        return Err("must not carry credentials (user@host)");
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if is_loopback(authority.host()) => Ok(uri),
+        Some("http") => {
+            Err("plain http:// is only allowed for loopback (the simulator); use https://")
+        }
+        _ => Err("must start with https://"),
+    }
+}
+
+/// True for `localhost`, `127.x.x.x` and `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|v6| v6.strip_suffix(']'))
+        .unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
@@ -613,6 +621,10 @@ mod tests {
             "ftp://x",
             "https://x/path",
             "https://u:p@x",
+            "http://localhost:1@evil.example",
+            "http://127.0.0.1.evil.example",
+            "https://x?q",
+            "https://",
         ] {
             config.base_url = Some(bad.into());
             assert!(config.checked_base_url("").is_err(), "{bad}");

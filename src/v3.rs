@@ -40,8 +40,9 @@ pub(crate) struct ApiV3 {
 /// Platform certificates by serial, downloaded on demand.
 struct CertificateStore {
     by_serial: RwLock<HashMap<String, Arc<VerifyingKey>>>,
-    /// When the last download started; the lock also makes downloads single-flight.
-    last_download: Mutex<Option<Instant>>,
+    /// When the last download started, and how it failed if it did; the
+    /// lock also makes downloads single-flight.
+    last_download: Mutex<Option<(Instant, Option<Error>)>>,
 }
 
 impl ApiV3 {
@@ -126,8 +127,12 @@ impl ApiV3 {
         }
         let request_id = response.header("Request-ID").map(str::to_string);
         let with_context = |mut error: Error| {
-            error.http_status = Some(response.status);
-            error.request_id.clone_from(&request_id);
+            // A failed certificate download keeps its own status and request
+            // id, and a network failure (of that download) has none.
+            if error.http_status.is_none() && error.kind != ErrorKind::Transport {
+                error.http_status = Some(response.status);
+                error.request_id.clone_from(&request_id);
+            }
             // The platform answered, so a POST may well have been accepted.
             error.with_retry(true, method != "GET")
         };
@@ -221,26 +226,61 @@ impl ApiV3 {
     }
 
     /// Downloads the platform certificates unless another download started less than
-    /// a minute ago. Concurrent callers wait for the one download in flight.
+    /// a minute ago (then repeats how that one failed, if it did). Concurrent
+    /// callers wait for the one download in flight.
     fn download_certificates(&self, store: &CertificateStore) -> Result<()> {
         let mut last = store
             .last_download
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if last.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
-            return Ok(());
+        if let Some((at, failure)) = last.as_ref() {
+            if at.elapsed() < REFRESH_INTERVAL {
+                return failure.clone().map_or(Ok(()), Err);
+            }
         }
-        *last = Some(Instant::now());
-        let response = self.send_with_retries("GET", self.certificates_path, b"")?;
+        let outcome = self.download_and_verify(store);
+        *last = Some((Instant::now(), outcome.clone().err()));
+        outcome
+    }
+
+    /// One download: every failure names the download and carries its own
+    /// HTTP status, code and request id, not those of the answer being verified.
+    fn download_and_verify(&self, store: &CertificateStore) -> Result<()> {
+        let path = self.certificates_path;
+        let named = |mut error: Error| {
+            error.message = format!(
+                "downloading platform certificates (GET {path}) failed: {}",
+                error.message
+            );
+            error
+        };
+        let response = self.send_with_retries("GET", path, b"").map_err(named)?;
+        let failed = |mut error: Error| {
+            error.http_status = Some(response.status);
+            error.request_id = response.header("Request-ID").map(str::to_string);
+            named(error)
+        };
         if !(200..300).contains(&response.status) {
-            let error = api_error(&response);
+            let mut error = api_error(&response);
             // §2.5: a public-key-only merchant has no platform certificates.
-            return match error.code.as_deref() {
-                Some("RESOURCE_NOT_EXISTS" | "NOT_FOUND") => Ok(()),
-                _ => Err(error),
-            };
+            if matches!(
+                error.code.as_deref(),
+                Some("RESOURCE_NOT_EXISTS" | "NOT_FOUND")
+            ) {
+                let code = error.code.take();
+                error = Error::verification(
+                    "no_platform_certificates",
+                    format!(
+                        "{}; this merchant verifies with the WeChat Pay public key: configure \
+                         wechatpay_public_key_id and wechatpay_public_key_pem",
+                        error.message
+                    ),
+                );
+                error.code = code;
+            }
+            return Err(failed(error));
         }
-        let downloaded = self.decrypt_certificates(&response.body)?;
+        let downloaded = self.decrypt_certificates(&response.body).map_err(failed)?;
         // The AEAD proves the certificates came from the holder of the APIv3
         // key; the response must still be signed by one we know or just got.
         verify_response(&response, self.max_skew, |serial| {
@@ -257,10 +297,11 @@ impl ApiV3 {
                 .ok_or_else(|| {
                     Error::verification(
                         "unknown_serial",
-                        format!("certificate download signed with unknown serial {serial}"),
+                        format!("the download is signed with unknown serial {serial}"),
                     )
                 })
-        })?;
+        })
+        .map_err(failed)?;
         let mut map = store
             .by_serial
             .write()

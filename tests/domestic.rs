@@ -199,11 +199,86 @@ fn public_key_only_merchant_without_public_key_config_is_explained() {
     let err = client
         .create_refund(&request("T20261122000001", "R-nocert", 1, 10000))
         .unwrap_err();
+    // Finding 9: the error is the download's, with the platform's hint.
     assert_eq!(
         (err.kind, err.reason),
-        (ErrorKind::VerificationFailed, "unknown_serial")
+        (ErrorKind::VerificationFailed, "no_platform_certificates")
     );
-    assert!(err.message.contains("PUB_KEY_ID_"), "{err}");
+    assert_eq!(
+        (err.http_status, err.code.as_deref()),
+        (Some(404), Some("RESOURCE_NOT_EXISTS"))
+    );
+    assert!(err.request_id.is_some(), "{err:?}");
+    for words in ["GET /v3/certificates", "wechatpay_public_key_pem"] {
+        assert!(err.message.contains(words), "{err}");
+    }
+    assert!(
+        err.outcome_unknown,
+        "the refund answer came back unverified"
+    );
+    // Within the minute the download is not repeated, and neither is its hint lost.
+    let again = client
+        .create_refund(&request("T20261122000001", "R-nocert", 1, 10000))
+        .unwrap_err();
+    assert_eq!(again.reason, "no_platform_certificates");
+}
+
+/// Finding 9: a certificate download that fails verification is named as
+/// such and carries its own status and request id, not the refund answer's.
+#[test]
+fn a_failed_certificate_download_carries_its_own_status_and_request_id() {
+    use support::receiver::{Answer, Receiver};
+    let fake = Receiver::answering("", |request| {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let header = |name: &str, value: &str| (name.to_string(), value.to_string());
+        if request.target.starts_with("/v3/certificates") {
+            // Unsigned: the download cannot be trusted.
+            Answer {
+                status: 200,
+                headers: vec![header("Request-ID", "DOWNLOAD-REQUEST-1")],
+                body: r#"{"data":[]}"#.into(),
+            }
+        } else {
+            // Signed (badly) with a serial the client has never seen.
+            Answer {
+                status: 200,
+                headers: vec![
+                    header("Request-ID", "REFUND-REQUEST-1"),
+                    header(
+                        "Wechatpay-Serial",
+                        "5157F09EFDC096DE15EBE81A47057A7232F1B8E9",
+                    ),
+                    header("Wechatpay-Timestamp", &now.to_string()),
+                    header("Wechatpay-Nonce", "n0nce"),
+                    header("Wechatpay-Signature", "AAAA"),
+                ],
+                body: r#"{"refund_id":"1","status":"PROCESSING"}"#.into(),
+            }
+        }
+    });
+    let sim = sim();
+    let client = client_for(sim.client_config(), |c| {
+        c["base_url"] = json!(fake.url);
+        let object = c.as_object_mut().unwrap();
+        object.remove("wechatpay_public_key_id");
+        object.remove("wechatpay_public_key_pem");
+    });
+    let err = client
+        .create_refund(&request("T20261122000001", "R-dl", 1, 10000))
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::VerificationFailed, "{err}");
+    assert_eq!(err.reason, "missing_header", "{err}");
+    assert!(
+        err.message
+            .starts_with("downloading platform certificates (GET /v3/certificates) failed"),
+        "{err}"
+    );
+    assert_eq!(err.http_status, Some(200));
+    assert_eq!(err.request_id.as_deref(), Some("DOWNLOAD-REQUEST-1"));
+    assert!(err.outcome_unknown);
 }
 
 #[test]

@@ -463,9 +463,9 @@ impl FakeWeCom {
         let fetches = AtomicUsize::new(0);
         let server = support::receiver::Receiver::answering("", move |request| {
             if request.target.starts_with("/cgi-bin/gettoken?") {
-                gettoken(fetches.fetch_add(1, Ordering::SeqCst))
+                gettoken(fetches.fetch_add(1, Ordering::SeqCst)).into()
             } else {
-                refund(&request.target)
+                refund(&request.target).into()
             }
         });
         FakeWeCom { server }

@@ -224,7 +224,7 @@ unsafe fn new_client(
             return Err(strings::null_argument("client_out"));
         }
         let client = build(config)?;
-        unsafe { write_out(client_out, handles::register(client)) };
+        unsafe { write_out(client_out, handles::register(client)?) };
         Ok(())
     })
 }
@@ -351,7 +351,9 @@ pub unsafe extern "C" fn wxrefund_notification_parse(
     error_json_out: *mut *mut c_char,
 ) -> wxrefund_status {
     boundary(error_json_out, || {
-        let headers = unsafe { input_str(headers_json, "headers_json") }?;
+        // Headers come from the network: even unreadable ones get a reply to give.
+        let headers = unsafe { input_str(headers_json, "headers_json") }
+            .map_err(crate::notify::with_reply)?;
         if result_json_out.is_null() {
             return Err(strings::null_argument("result_json_out"));
         }
@@ -392,7 +394,9 @@ unsafe fn json_call(
 
 /// Frees a string returned by this library. NULL is ignored, and so is a
 /// pointer this library did not return or already freed (checked against a
-/// registry of live strings). Thread-safe.
+/// registry of live strings). A second free of one pointer is caught only
+/// until the allocator gives the same address to a new string: free each
+/// string once. Thread-safe.
 ///
 /// # Safety
 /// `string` is compared against the registry before it is touched, so any value is safe.

@@ -261,15 +261,7 @@ pub(crate) fn check_notify_url(value: &str) -> Result<()> {
     if value.len() < 8 || value.len() > 256 {
         return Err(Error::invalid_field("notify_url", "length must be 8-256"));
     }
-    let loopback_http = value
-        .strip_prefix("http://")
-        .is_some_and(|rest| crate::config::is_loopback(rest.split('/').next().unwrap_or("")));
-    if !(value.starts_with("https://") || loopback_http) {
-        return Err(Error::invalid_field(
-            "notify_url",
-            "must be an absolute https:// URL",
-        ));
-    }
+    crate::config::parse_url(value).map_err(|rule| Error::invalid_field("notify_url", rule))?;
     if value.contains(['?', '#', ' ']) {
         return Err(Error::invalid_field(
             "notify_url",
@@ -338,7 +330,12 @@ pub(crate) fn check_funds_split<'a>(
             ));
         }
         check_positive(&format!("{field}.amount"), amount)?;
-        sum = sum.saturating_add(amount);
+        sum = sum.checked_add(amount).ok_or_else(|| {
+            Error::invalid_field(
+                "amount.from",
+                "the amounts add up to more than any refund can be",
+            )
+        })?;
     }
     if sum != refund {
         return Err(Error::invalid_field(
@@ -410,6 +407,41 @@ mod tests {
         assert!(check_notify_url("https://pos.example/refund?x=1").is_err());
         assert!(check_notify_url("ftp://pos.example/refund").is_err());
         assert!(check_notify_url("https:/").is_err());
+        // Finding 6: userinfo hid a plain-http request to another host.
+        for bad in [
+            "http://localhost:1@evil.example/notify",
+            "https://user:pass@pos.example/notify",
+            "http://127.0.0.1.evil.example/notify",
+        ] {
+            let err = check_notify_url(bad).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("notify_url"), "{bad}");
+            assert!(!err.message.contains("evil"), "{bad}: {err}");
+        }
+        assert!(check_notify_url("http://[::1]:8080/refund").is_ok());
+        assert!(check_notify_url("http://localhost/refund").is_ok());
+    }
+
+    #[test]
+    fn funds_split_sums_are_checked_not_saturated() {
+        // Finding 7: saturation made [MAX, MAX] "add up" to a refund of MAX.
+        let entries = [("AVAILABLE", i64::MAX), ("UNAVAILABLE", i64::MAX)];
+        let err = check_funds_split(
+            "account",
+            entries.into_iter(),
+            &["AVAILABLE", "UNAVAILABLE"],
+            i64::MAX,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::InvalidRequest);
+        assert_eq!(err.field.as_deref(), Some("amount.from"));
+        let fine = [("AVAILABLE", 60), ("UNAVAILABLE", 40)];
+        check_funds_split(
+            "account",
+            fine.into_iter(),
+            &["AVAILABLE", "UNAVAILABLE"],
+            100,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -712,12 +712,9 @@ static void test_amounts(void) {
         "{\"refund\":9223372036854775807,\"total\":9223372036854775807,\"currency\":\"CNY\","
         "\"from\":[{\"account\":\"AVAILABLE\",\"amount\":9223372036854775807},"
         "{\"account\":\"UNAVAILABLE\",\"amount\":1}]}");
-    /* Should be INVALID_REQUEST naming amount.from. KNOWN BUG (src/refund,
-     * check_funds_split): the sum saturates at i64::MAX, so this split passes
-     * the local check and is sent; the platform refuses it (API_ERROR). Drop
-     * the API_ERROR alternative once the sum is checked. */
-    EXPECT_FULL(WXREFUND_STATUS_INVALID_REQUEST, WXREFUND_STATUS_API_ERROR, NULL, 0,
-                wxrefund_refund_create(domestic, request, &out, errp));
+    /* The sum is checked, not saturated at i64::MAX: refused before sending. */
+    EXPECT(WXREFUND_STATUS_INVALID_REQUEST, "\"field\":\"amount.from\"",
+           wxrefund_refund_create(domestic, request, &out, errp));
     free(request);
     request = domestic_request(
         "{\"refund\":99999999999999999999999,\"total\":10000,\"currency\":\"CNY\","

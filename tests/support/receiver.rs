@@ -47,7 +47,24 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-type Handler = dyn Fn(&Received) -> (u16, String) + Send + Sync;
+/// What a scripted server answers: status, extra headers and a JSON body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl From<(u16, String)> for Answer {
+    fn from((status, body): (u16, String)) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body,
+        }
+    }
+}
+
+type Handler = dyn Fn(&Received) -> Answer + Send + Sync;
 
 /// The receiver; stops accepting when dropped.
 pub struct Receiver {
@@ -62,14 +79,16 @@ impl Receiver {
         path: &str,
         handler: impl Fn(&Received) -> u16 + Send + Sync + 'static,
     ) -> Receiver {
-        Receiver::answering(path, move |request| (handler(request), String::new()))
+        Receiver::answering(path, move |request| {
+            (handler(request), String::new()).into()
+        })
     }
 
-    /// Starts a server whose `handler` gives the status and body of each answer
-    /// (a scripted platform, for answers the simulator never gives).
+    /// Starts a server whose `handler` gives each answer (a scripted
+    /// platform, for answers the simulator never gives).
     pub fn answering(
         path: &str,
-        handler: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+        handler: impl Fn(&Received) -> Answer + Send + Sync + 'static,
     ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -157,14 +176,21 @@ fn serve(stream: TcpStream, handler: &Handler, received: &Mutex<Vec<Received>>) 
         body,
         answered: 0,
     };
-    let (status, answer) = handler(&request);
-    request.answered = status;
+    let answer = handler(&request);
+    request.answered = answer.status;
     received.lock().expect("lock").push(request);
+    let headers: String = answer
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let mut stream = stream;
     let _ = write!(
         stream,
-        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{answer}",
-        answer.len()
+        "HTTP/1.1 {} X\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{}",
+        answer.status,
+        answer.body.len(),
+        answer.body
     );
 }

@@ -21,6 +21,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "supply chain (deny.toml)"
+bash scripts/supply-chain.sh
+
 step "header in sync"
 cargo build --workspace
 if ! cmp -s include/wxrefund.h "$CHECKED_IN_HEADER"; then

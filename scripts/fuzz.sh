@@ -10,8 +10,8 @@
 #
 # Builds with AddressSanitizer and debug assertions (overflow checks on); FUZZ_SANITIZER=none
 # turns ASan off. New inputs go to fuzz/corpus/TARGET; after the run the ones not yet
-# committed are minimized against the committed corpus (libFuzzer -merge=1, as
-# `cargo fuzz cmin` does, but keeping the named seeds); FUZZ_MINIMIZE=0 skips that. A crash
+# committed are minimized against the committed corpus (libFuzzer -set_cover_merge=1 over
+# edges, like `cargo fuzz cmin` but keeping the named seeds); FUZZ_MINIMIZE=0 skips that. A crash
 # is written to fuzz/artifacts/TARGET/: reproduce it with
 # `cargo +nightly fuzz run -a TARGET fuzz/artifacts/TARGET/crash-...`, and once understood
 # copy it to fuzz/regressions/TARGET/, which the stable test `fuzz_replay` replays.
@@ -83,7 +83,9 @@ minimize_new() {
     while IFS= read -r file; do mv "$file" "$scratch/found/"; done <<<"$new"
     local found kept
     found=$(find "$scratch/found" -type f | wc -l)
-    cargo +nightly fuzz run "${build_flags[@]}" "$t" "$dir" "$scratch/found" -- -merge=1 \
+    # Greedy set cover over edges (hit counts ignored): far fewer inputs than -merge=1.
+    cargo +nightly fuzz run "${build_flags[@]}" "$t" "$dir" "$scratch/found" -- \
+        -set_cover_merge=1 -use_counters=0 \
         >"$scratch/merge.log" 2>&1 || {
         echo "fuzz.sh: merging the new inputs failed; they are kept unminimized" >&2
         tail -5 "$scratch/merge.log" >&2

@@ -459,12 +459,7 @@ impl Config {
     pub(crate) fn private_key_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
         match (&self.private_key_pem, &self.private_key_file) {
             (Some(pem), None) => Ok(Zeroizing::new(pem.expose().as_bytes().to_vec())),
-            (None, Some(path)) => std::fs::read(path).map(Zeroizing::new).map_err(|e| {
-                Error::config(
-                    "private_key_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            }),
+            (None, Some(path)) => read_key_file("private_key_file", path).map(Zeroizing::new),
             _ => Err(Error::config(
                 "private_key_pem",
                 "give exactly one of private_key_pem and private_key_file",
@@ -480,12 +475,7 @@ impl Config {
         ) {
             (None, None) => None,
             (Some(pem), None) => Some(pem.as_bytes().to_vec()),
-            (None, Some(path)) => Some(std::fs::read(path).map_err(|e| {
-                Error::config(
-                    "wechatpay_public_key_file",
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?),
+            (None, Some(path)) => Some(read_key_file("wechatpay_public_key_file", path)?),
             (Some(_), Some(_)) => {
                 return Err(Error::config(
                     "wechatpay_public_key_pem",
@@ -510,6 +500,26 @@ impl Config {
             )),
         }
     }
+}
+
+/// Reads a key file named by `field`, refusing anything larger than a key
+/// could be (a wrong path such as `/dev/zero` must not exhaust memory).
+fn read_key_file(field: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+    let cannot_read =
+        |e: std::io::Error| Error::config(field, format!("cannot read {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(cannot_read)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(Error::config(
+            field,
+            format!("{} is larger than 64 KiB: not a key file", path.display()),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Merchant ids are 1-32 ASCII letters or digits.

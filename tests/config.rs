@@ -56,6 +56,11 @@ fn key_from_file_loads_and_missing_file_is_named() {
     c["private_key_file"] = json!("/nonexistent/apiclient_key.pem");
     let err = config_error(&c);
     assert_eq!(err.field.as_deref(), Some("private_key_file"));
+    // A wrong path to an endless file is refused, not read until memory runs out.
+    c["private_key_file"] = json!("/dev/zero");
+    let err = config_error(&c);
+    assert_eq!(err.field.as_deref(), Some("private_key_file"));
+    assert!(err.message.contains("larger than 64 KiB"), "{err}");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use serde_json::{json, Value};
-use wxrefund_sim::{SimOptions, Simulator, Verification};
+use wxrefund_sim::{wecom_callback, SimOptions, Simulator, Verification};
 
 const BASE_URL: &str = "http://127.0.0.1:9";
 const I64_MAX: i64 = i64::MAX;
@@ -677,11 +677,12 @@ fn main() {
     let t = "wecom_callback";
     let vector: Value = serde_json::from_str(&read(&fixtures.join("wecom_callback_vector.json")))
         .expect("the WeCom callback vector parses");
-    let wecom_key = wecom_aes_key(
+    let wecom_key = wecom_callback::aes_key(
         wecom["encoding_aes_key"]
             .as_str()
             .expect("encoding_aes_key"),
-    );
+    )
+    .expect("the EncodingAESKey decodes");
     let wecom_resource = json!({"mchid": "1900000300", "out_trade_no": "W20261122000001",
         "refund_id": "50300000000000000000000000000003", "out_refund_no": "WR20261122000001",
         "refund_status": "SUCCESS", "success_time": "2026-11-23T10:00:05+08:00",
@@ -930,13 +931,3 @@ fn main() {
     );
 }
 
-/// The 32-byte key of an EncodingAESKey (base64 of it plus `=`, trailing bits allowed).
-fn wecom_aes_key(encoding_aes_key: &str) -> Vec<u8> {
-    let lenient = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-    );
-    lenient
-        .decode(format!("{encoding_aes_key}="))
-        .expect("the EncodingAESKey decodes")
-}

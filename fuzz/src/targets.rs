@@ -25,7 +25,6 @@ use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
@@ -33,7 +32,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use serde_json::{json, Map, Value};
 use wxrefund::ffi::{self, wxrefund_client, wxrefund_status as Status};
-use wxrefund_sim::{SimOptions, Simulator, Verification};
+use wxrefund_sim::{wecom_callback, SimOptions, Simulator, Verification};
 
 /// The private half of the simulator's "WeChat Pay public key": what signs notifications
 /// and answers that the clients below verify with the public key.
@@ -698,14 +697,7 @@ fn fixture() -> &'static Fixture {
         };
         let domestic = sim.client_config();
         let wecom = sim.wecom_client_config();
-        let lenient = base64::engine::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
-        );
-        let wecom_aes_key: [u8; 32] = lenient
-            .decode(format!("{}=", text(&wecom, "encoding_aes_key")))
-            .ok()
-            .and_then(|key| key.try_into().ok())
+        let wecom_aes_key = wecom_callback::aes_key(&text(&wecom, "encoding_aes_key"))
             .expect("fuzz setup: the EncodingAESKey decodes to 32 bytes");
         let fixture = Fixture {
             apiv3_key: text(&domestic, "apiv3_key").into_bytes(),
@@ -892,33 +884,10 @@ fn apiv3_envelope(key: &[u8], plaintext: &[u8]) -> Value {
     })
 }
 
-/// WeCom's `Encrypt`: base64 of AES-256-CBC (IV = the key's first 16 bytes) over 16 bytes
-/// (fixed here) ‖ the message length (u32, big-endian) ‖ message ‖ corp id, PKCS#7-padded
-/// to 32-byte blocks.
+/// WeCom's `Encrypt` of `message` for the simulator's corp, as the simulator makes it.
 fn wecom_encrypt(message: &[u8]) -> String {
     let fixture = fixture();
-    let key = &fixture.wecom_aes_key;
-    let mut data = vec![0x5a_u8; 16];
-    let length = u32::try_from(message.len()).unwrap_or(u32::MAX);
-    data.extend_from_slice(&length.to_be_bytes());
-    data.extend_from_slice(message);
-    data.extend_from_slice(fixture.corpid.as_bytes());
-    let pad = 32 - data.len() % 32;
-    data.resize(data.len() + pad, u8::try_from(pad).unwrap_or(32));
-    let cipher = aes::Aes256::new(&Array::from(*key));
-    let mut previous = [0u8; 16];
-    previous.copy_from_slice(&key[..16]);
-    for chunk in data.chunks_exact_mut(16) {
-        let mut block = [0u8; 16];
-        for ((out, plain), prev) in block.iter_mut().zip(chunk.iter()).zip(previous) {
-            *out = plain ^ prev;
-        }
-        let mut block = Array::from(block);
-        cipher.encrypt_block(&mut block);
-        chunk.copy_from_slice(&block);
-        previous.copy_from_slice(chunk);
-    }
-    BASE64.encode(data)
+    wecom_callback::encrypt(&fixture.wecom_aes_key, message, &fixture.corpid)
 }
 
 /// Callback URL parameters signed now over `encrypted`, and the envelope carrying it.
@@ -926,18 +895,8 @@ fn wecom_signed(encrypted: &str, xml: bool) -> (Vec<u8>, Vec<u8>) {
     let fixture = fixture();
     let timestamp = unix_now().to_string();
     let nonce = "fuzznonce";
-    let mut parts = [
-        fixture.callback_token.as_str(),
-        timestamp.as_str(),
-        nonce,
-        encrypted,
-    ];
-    parts.sort_unstable();
-    let digest = ring::digest::digest(
-        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
-        parts.concat().as_bytes(),
-    );
-    let signature: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let signature =
+        wecom_callback::msg_signature(&fixture.callback_token, &timestamp, nonce, encrypted);
     let params = json!({"msg_signature": signature, "timestamp": timestamp, "nonce": nonce});
     let body = if xml {
         format!(

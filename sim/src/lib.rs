@@ -191,6 +191,12 @@ mod wecom;
 
 pub use notify::{Delivery, NotifyFault};
 
+/// WeCom callback cryptography, as the simulator sends callbacks: for tests and
+/// fuzzers that make callbacks of their own.
+pub mod wecom_callback {
+    pub use crate::notify::callback::{aes_key, encrypt, msg_signature};
+}
+
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

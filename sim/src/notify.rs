@@ -4,7 +4,7 @@
 //! and redelivers on the schedule until a receiver answers 2xx. Faults can be queued with
 //! [`crate::Simulator::inject_notification`]; every attempt is logged as a [`Delivery`].
 
-mod callback;
+pub(crate) mod callback;
 mod post;
 #[cfg(test)]
 mod tests;

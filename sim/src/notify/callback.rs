@@ -1,9 +1,11 @@
 //! The outer layer of WeCom callbacks (PROTOCOL §6.4): AES-256-CBC under the app's
-//! EncodingAESKey and the SHA-1 `msg_signature`.
+//! EncodingAESKey and the SHA-1 `msg_signature`. Public (as
+//! `wxrefund_sim::wecom_callback`) so that tests and fuzzers can make callbacks of their own.
 
 use std::io;
 
-use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+use aes::cipher::block_padding::NoPadding;
+use aes::cipher::{BlockModeEncrypt, KeyIvInit};
 use base64::alphabet::STANDARD as ALPHABET;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
@@ -17,7 +19,7 @@ const PAD_BLOCK: usize = 32;
 
 /// The 32-byte AES key of a 43-character EncodingAESKey: base64 of it plus `=`, decoded
 /// leniently (trailing bits allowed), as WeCom's own libraries do.
-pub(crate) fn aes_key(encoding_aes_key: &str) -> io::Result<[u8; 32]> {
+pub fn aes_key(encoding_aes_key: &str) -> io::Result<[u8; 32]> {
     let lenient = GeneralPurpose::new(
         &ALPHABET,
         GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
@@ -33,40 +35,34 @@ pub(crate) fn aes_key(encoding_aes_key: &str) -> io::Result<[u8; 32]> {
 /// The `Encrypt` value of a callback: base64 of AES-256-CBC (IV = the key's first 16
 /// bytes) over 16 random bytes ‖ the message length (4 bytes, big-endian) ‖ message ‖
 /// `receive_id`, padded to a multiple of 32 bytes with the pad length (1 to 32).
-pub(crate) fn encrypt(key: &[u8; 32], message: &[u8], receive_id: &str) -> String {
+pub fn encrypt(key: &[u8; 32], message: &[u8], receive_id: &str) -> String {
     let mut data = vec![0u8; 16];
     fill_random(&mut data);
     let length = u32::try_from(message.len()).unwrap_or(u32::MAX);
     data.extend_from_slice(&length.to_be_bytes());
     data.extend_from_slice(message);
     data.extend_from_slice(receive_id.as_bytes());
+    // WeCom pads to 32 bytes, which no padding scheme of the cipher crate knows.
     let pad = PAD_BLOCK - data.len() % PAD_BLOCK;
     data.resize(data.len() + pad, u8::try_from(pad).unwrap_or(0));
-
-    let (cipher, mut previous) = cipher(key);
-    for chunk in data.chunks_exact_mut(16) {
-        let mut block = [0u8; 16];
-        for ((out, plain), prev) in block.iter_mut().zip(chunk.iter()).zip(previous) {
-            *out = plain ^ prev;
-        }
-        let mut block = Array::from(block);
-        cipher.encrypt_block(&mut block);
-        chunk.copy_from_slice(&block);
-        previous.copy_from_slice(chunk);
-    }
-    BASE64.encode(data)
+    let length = data.len();
+    let encrypted = cbc::Encryptor::<aes::Aes256>::new(key.into(), &iv(key).into())
+        .encrypt_padded::<NoPadding>(&mut data, length)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default();
+    BASE64.encode(encrypted)
 }
 
-/// The AES-256 cipher of `key` and the CBC IV WeCom uses with it: the key's first 16 bytes.
-fn cipher(key: &[u8; 32]) -> (aes::Aes256, [u8; 16]) {
+/// The CBC IV WeCom uses with a key: the key's first 16 bytes.
+fn iv(key: &[u8; 32]) -> [u8; 16] {
     let mut iv = [0u8; 16];
     iv.copy_from_slice(&key[..16]);
-    (aes::Aes256::new(&Array::from(*key)), iv)
+    iv
 }
 
 /// `msg_signature`: lower-case hex SHA-1 of the token, timestamp, nonce and `Encrypt`
 /// value, sorted and concatenated.
-pub(crate) fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypted: &str) -> String {
+pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypted: &str) -> String {
     let mut parts = [token, timestamp, nonce, encrypted];
     parts.sort_unstable();
     hex(digest(&SHA1_FOR_LEGACY_USE_ONLY, parts.concat().as_bytes()).as_ref())
@@ -75,23 +71,17 @@ pub(crate) fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypted
 /// Reverses [`encrypt`]: the message and the receive id; used by the tests.
 #[cfg(test)]
 pub(crate) fn decrypt(key: &[u8; 32], encrypted: &str) -> Option<(Vec<u8>, String)> {
-    use aes::cipher::BlockCipherDecrypt;
+    use aes::cipher::BlockModeDecrypt;
 
     let mut data = BASE64.decode(encrypted).ok()?;
     if data.is_empty() || data.len() % PAD_BLOCK != 0 {
         return None;
     }
-    let (cipher, mut previous) = cipher(key);
-    for chunk in data.chunks_exact_mut(16) {
-        let mut ciphertext = [0u8; 16];
-        ciphertext.copy_from_slice(chunk);
-        let mut block = Array::from(ciphertext);
-        cipher.decrypt_block(&mut block);
-        for ((out, plain), prev) in chunk.iter_mut().zip(block.iter()).zip(previous) {
-            *out = plain ^ prev;
-        }
-        previous = ciphertext;
-    }
+    let plain_len = cbc::Decryptor::<aes::Aes256>::new(key.into(), &iv(key).into())
+        .decrypt_padded::<NoPadding>(&mut data)
+        .ok()?
+        .len();
+    data.truncate(plain_len);
     let pad = usize::from(*data.last()?);
     if pad == 0
         || pad > PAD_BLOCK

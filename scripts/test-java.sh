@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the Java binding (bindings/java) with javac -Xlint:all -Werror and runs its JUnit 4
-# tests against the real library and wxrefund-sim subprocesses. No Maven: JNA and JUnit
-# come from Debian (libjna-java, junit4, libhamcrest-java), installed here when missing.
+# Builds the Java binding (bindings/java; its main code for Java 8) with javac -Xlint:all
+# -Werror and runs its JUnit 4 tests against the real library and wxrefund-sim subprocesses.
+# No Maven: JNA and JUnit come from Debian (libjna-java, junit4, libhamcrest-java), installed
+# here when missing. scripts/package-java.sh makes the jar; test-package-java.sh tests it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +29,13 @@ rm -rf "$OUT"
 mkdir -p "$OUT/main" "$OUT/test" "$OUT/native"
 # Test exactly what was just built, even if another build rewrites target/debug meanwhile.
 cp target/debug/libwxrefund.so target/debug/wxrefund-sim "$OUT/native/"
+# The main code is Java 8 (--release 8 checks the language and every API against Java 8's);
 # -Xdoclint:all/protected: every public type and member has complete Javadoc.
-javac -Xlint:all -Werror -Xdoclint:all/protected --release 17 -encoding UTF-8 \
+javac -Xlint:all -Werror -Xdoclint:all/protected --release 8 -encoding UTF-8 \
     -cp "$JNA" -d "$OUT/main" $(find "$SRC/main/java" -name '*.java')
-javadoc -quiet -Xdoclint:all -Werror -encoding UTF-8 -cp "$JNA" -d "$OUT/javadoc" \
+javadoc -quiet -Xdoclint:all -Werror --release 8 -encoding UTF-8 -cp "$JNA" -d "$OUT/javadoc" \
     $(find "$SRC/main/java" -name '*.java')
+# The tests may use Java 17; they run against the Java 8 classes above.
 javac -Xlint:all -Werror --release 17 -encoding UTF-8 \
     -cp "$OUT/main:$JNA:$JUNIT:$HAMCREST" -d "$OUT/test" $(find "$SRC/test/java" -name '*.java')
 

@@ -2,8 +2,6 @@ package io.wxrefund;
 
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
-import java.lang.ref.Cleaner;
-import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
@@ -23,9 +21,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * project README for the configuration fields and the error table.
  *
  * <p>A client is thread-safe: share one between threads. Close it when done (it is
- * {@link AutoCloseable}); a client that is never closed is freed by a {@link Cleaner} once it
- * is unreachable. {@link #close()} waits for calls in flight on the client and is idempotent;
- * calls after it throw {@link WxRefundException} with status {@code INVALID_HANDLE}. Every
+ * {@link AutoCloseable}); a client that is never closed is freed once it is unreachable (a
+ * phantom reference, reaped by a daemon thread: Java 8 has no {@code java.lang.ref.Cleaner}).
+ * {@link #close()} waits for calls in flight on the client and is idempotent; calls after it
+ * throw {@link WxRefundException} with status {@code INVALID_HANDLE}. Every
  * failure of the library is a {@link WxRefundException}; {@code null} arguments are a
  * {@link NullPointerException}.
  *
@@ -41,10 +40,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * }</pre>
  */
 public final class WxRefundClient implements AutoCloseable {
-    private static final Cleaner CLEANER = Cleaner.create();
-
     private final Handle handle;
-    private final Cleaner.Cleanable cleanable;
+    /** Frees {@link #handle} once this client is unreachable, unless closed before. */
+    private final Reaper.Registration registration;
+    /** Never set: read by {@link #reachabilityFence()}. */
+    private volatile boolean fence;
 
     /**
      * Creates a client from a configuration JSON object. Loads and checks the keys; does not
@@ -61,7 +61,7 @@ public final class WxRefundClient implements AutoCloseable {
 
     private WxRefundClient(Handle handle) {
         this.handle = handle;
-        this.cleanable = CLEANER.register(this, handle);
+        this.registration = Reaper.register(this, handle);
     }
 
     /**
@@ -116,7 +116,7 @@ public final class WxRefundClient implements AutoCloseable {
                     (client, out, error) ->
                             WxRefundNative.wxrefund_refund_create(client, request, out, error));
         } finally {
-            Reference.reachabilityFence(this);
+            reachabilityFence();
         }
     }
 
@@ -137,7 +137,7 @@ public final class WxRefundClient implements AutoCloseable {
                     (client, out, error) ->
                             WxRefundNative.wxrefund_refund_query(client, query, out, error));
         } finally {
-            Reference.reachabilityFence(this);
+            reachabilityFence();
         }
     }
 
@@ -181,7 +181,7 @@ public final class WxRefundClient implements AutoCloseable {
                             WxRefundNative.wxrefund_notification_parse(
                                     client, headersJson, bodyCopy, length, out, error));
         } finally {
-            Reference.reachabilityFence(this);
+            reachabilityFence();
         }
     }
 
@@ -196,7 +196,7 @@ public final class WxRefundClient implements AutoCloseable {
     @Override
     public void close() {
         handle.free();
-        cleanable.clean(); // already freed: this only unregisters the cleaning action
+        registration.clean(); // already freed: this only unregisters the reaper's action
     }
 
     /**
@@ -206,6 +206,30 @@ public final class WxRefundClient implements AutoCloseable {
      */
     public boolean isClosed() {
         return handle.isFreed();
+    }
+
+    /**
+     * Where the native library was loaded from: the jar's bundled copy (a {@code jar:} URL),
+     * a file named by {@code -Dwxrefund.library} or found on {@code jna.library.path}, or the
+     * system library path. Loads the library if it is not loaded yet.
+     *
+     * @return a URL, a file name, or {@code "the system library path"}
+     */
+    public static String nativeLibrary() {
+        return WxRefundNative.LOADED_FROM;
+    }
+
+    /**
+     * Keeps this client strongly reachable until here, as {@code Reference.reachabilityFence}
+     * does on Java 9+: a volatile read of its field, which the JIT may neither drop nor move
+     * before the native call's lock is taken. Without it, a client used once and dropped
+     * ({@code new WxRefundClient(config).createRefund(...)}) could be reaped during the
+     * call; the handle's lock makes that safe, but the call would fail as closed.
+     */
+    private void reachabilityFence() {
+        if (fence) {
+            throw new AssertionError("never set");
+        }
     }
 
     /** Native clients created and not yet freed, in this JVM (for tests and diagnostics). */
@@ -260,8 +284,8 @@ public final class WxRefundClient implements AutoCloseable {
     }
 
     /**
-     * The native client and everything that must live as long as it: the cleaning action of
-     * the {@link Cleaner}, so it never refers to the {@link WxRefundClient}.
+     * The native client and everything that must live as long as it: the {@link Reaper}'s
+     * action, so it never refers to the {@link WxRefundClient}.
      *
      * <p>Calls hold the read lock, {@link #free()} the write lock: a call never runs on a freed
      * (and perhaps reused) handle address, and free waits for calls in flight.
@@ -368,7 +392,7 @@ public final class WxRefundClient implements AutoCloseable {
             }
         }
 
-        /** The {@link Cleaner}'s action for a client that was never closed. */
+        /** The {@link Reaper}'s action for a client that was never closed. */
         @Override
         public void run() {
             free();

@@ -1,5 +1,6 @@
 package io.wxrefund;
 
+import java.util.Collections;
 import java.util.Map;
 
 /**
@@ -66,7 +67,7 @@ public final class WxRefundException extends RuntimeException {
         Object retryAfter = fields.get("retry_after_secs");
         this.retryAfterSecs = retryAfter instanceof Long ? (Long) retryAfter : null;
         Object reply = fields.get("reply");
-        Map<?, ?> replyFields = reply instanceof Map ? (Map<?, ?>) reply : Map.of();
+        Map<?, ?> replyFields = reply instanceof Map ? (Map<?, ?>) reply : Collections.emptyMap();
         this.replyHttpStatus = integer(replyFields.get("http_status"));
         this.replyBody = string(replyFields.get("body"));
     }
@@ -89,12 +90,12 @@ public final class WxRefundException extends RuntimeException {
 
     private static Map<String, Object> fields(String errorJson) {
         if (errorJson == null) {
-            return Map.of();
+            return Collections.emptyMap();
         }
         try {
             return Json.parseObject(errorJson);
         } catch (IllegalArgumentException unreadable) {
-            return Map.of();
+            return Collections.emptyMap();
         }
     }
 

@@ -2,8 +2,12 @@ package io.wxrefund;
 
 import com.sun.jna.Callback;
 import com.sun.jna.Native;
+import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
+import java.io.File;
+import java.io.IOException;
+import java.net.URL;
 
 /**
  * JNA direct mapping of every function in {@code include/wxrefund.h}.
@@ -11,10 +15,27 @@ import com.sun.jna.ptr.PointerByReference;
  * <p>Conventions: input strings are NUL-terminated UTF-8 {@code byte[]} (see
  * {@link WxRefundClient}); every {@code char *} the library returns through an out-parameter
  * is read as a {@link Pointer} and freed with {@link #wxrefund_string_free}; the two static
- * strings ({@link #wxrefund_version}, {@link #wxrefund_status_name}) are never freed. The
- * library is found as {@code wxrefund} on {@code jna.library.path} or the system path.
+ * strings ({@link #wxrefund_version}, {@link #wxrefund_status_name}) are never freed.
+ *
+ * <p>The native library is, in this order: the file named by the system property
+ * {@code wxrefund.library}; {@code libwxrefund.so} in a directory of {@code jna.library.path}
+ * (found by JNA's own search); the copy bundled in the jar for this platform
+ * ({@code linux-x86-64/libwxrefund.so}, {@code linux-aarch64/...}: JNA's resource prefix),
+ * extracted to JNA's temporary directory ({@code jna.tmpdir}); else {@code wxrefund} on the
+ * system library path. The bundled copy goes before the system path, so that a
+ * {@code libwxrefund.so} installed for C of another version cannot shadow the one this jar was
+ * built with.
  */
 final class WxRefundNative {
+    /** The library's base name for JNA ({@code libwxrefund.so} on Linux). */
+    private static final String NAME = "wxrefund";
+
+    /** The system property naming the library file to load, e.g. for development. */
+    static final String LIBRARY_PROPERTY = "wxrefund.library";
+
+    /** Where the library was loaded from, for diagnostics: a file, a URL or a search. */
+    static final String LOADED_FROM;
+
     static {
         // size_t is mapped as a Java long. A JNA IntegerType would adapt to any width, but JNA
         // must instantiate it reflectively, which a type that is not public API cannot allow.
@@ -24,10 +45,84 @@ final class WxRefundNative {
                             + Native.SIZE_T_SIZE
                             + " bytes here)");
         }
-        Native.register(WxRefundNative.class, "wxrefund");
+        Location location = locate();
+        try {
+            Native.register(WxRefundNative.class, location.library);
+        } finally {
+            if (location.temporary != null) {
+                // Mapped once loaded (or not needed when loading failed): removing the file is
+                // safe on Linux and leaves nothing behind, as JNA does with its own extractions.
+                if (!location.temporary.delete()) {
+                    location.temporary.deleteOnExit();
+                }
+            }
+        }
+        LOADED_FROM = location.description;
     }
 
     private WxRefundNative() {}
+
+    /** What to hand {@link Native#register(Class, String)}, and where it came from. */
+    private static final class Location {
+        /** An absolute file name, or {@link #NAME} for JNA's search. */
+        final String library;
+        /** A copy extracted from the jar, to delete once loaded; or null. */
+        final File temporary;
+        /** For {@link #LOADED_FROM}. */
+        final String description;
+
+        Location(String library, File temporary, String description) {
+            this.library = library;
+            this.temporary = temporary;
+            this.description = description;
+        }
+    }
+
+    /** Finds the library in the order of the class comment. */
+    private static Location locate() {
+        String explicit = System.getProperty(LIBRARY_PROPERTY);
+        if (explicit != null && !explicit.isEmpty()) {
+            String path = new File(explicit).getAbsolutePath();
+            return new Location(path, null, path);
+        }
+        String fileName = System.mapLibraryName(NAME);
+        String searchPath = System.getProperty("jna.library.path");
+        if (searchPath != null) {
+            for (String dir : searchPath.split(File.pathSeparator)) {
+                if (!dir.isEmpty() && new File(dir, fileName).isFile()) {
+                    // JNA's search looks in jna.library.path before anywhere else.
+                    return new Location(NAME, null, new File(dir, fileName).getAbsolutePath());
+                }
+            }
+        }
+        ClassLoader loader = WxRefundNative.class.getClassLoader();
+        if (loader == null) {
+            loader = ClassLoader.getSystemClassLoader();
+        }
+        URL bundled = loader.getResource(Platform.RESOURCE_PREFIX + "/" + fileName);
+        if (bundled != null) {
+            File file;
+            try {
+                file = Native.extractFromResourcePath(NAME, loader);
+            } catch (IOException e) {
+                UnsatisfiedLinkError error =
+                        new UnsatisfiedLinkError(
+                                "cannot extract "
+                                        + bundled
+                                        + " (jna.tmpdir must name a writable directory that"
+                                        + " allows executables): "
+                                        + e.getMessage());
+                error.initCause(e);
+                throw error;
+            }
+            if (file != null) { // null with -Djna.nounpack=true: then the system path
+                boolean extracted = !"file".equalsIgnoreCase(bundled.getProtocol());
+                File temporary = extracted && !Boolean.getBoolean("jna.preserve") ? file : null;
+                return new Location(file.getAbsolutePath(), temporary, bundled.toString());
+            }
+        }
+        return new Location(NAME, null, "the system library path");
+    }
 
     /** {@code wxrefund_access_token_fn}. */
     interface AccessTokenFn extends Callback {

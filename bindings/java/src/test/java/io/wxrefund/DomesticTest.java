@@ -272,7 +272,25 @@ public class DomesticTest {
     }
 
     @Test
-    public void cleanerFreesClientsThatWereNeverClosed() throws Exception {
+    public void nativeLibraryTellsWhereItCameFrom() {
+        String from = WxRefundClient.nativeLibrary();
+        assertTrue(from, from.endsWith("libwxrefund.so") || from.equals("the system library path"));
+    }
+
+    @Test
+    public void aClientUsedOnceAndDroppedStillAnswers() {
+        // Nothing keeps the client reachable but the call itself (the reachability fence).
+        for (int i = 0; i < 20; i++) {
+            WxRefundException e = assertThrows(WxRefundException.class,
+                    () -> new WxRefundClient(sim.configJson)
+                            .queryRefund(J.byOutRefundNo(J.unique("ONCE-"))));
+            assertEquals("NOT_FOUND", e.status());
+            System.gc();
+        }
+    }
+
+    @Test
+    public void reaperFreesClientsThatWereNeverClosed() throws Exception {
         long before = WxRefundClient.liveClients();
         openAndDrop(5);
         assertTrue(WxRefundClient.liveClients() >= before + 5);

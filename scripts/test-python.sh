@@ -30,6 +30,7 @@ step "build and install the wxrefund module (debug)"
 # maturin develop installs into the virtualenv named by VIRTUAL_ENV. Its own target
 # directory keeps the `python`-feature build from overwriting target/debug/libwxrefund.so,
 # which the C tests link, and from rebuilding the crate each time the feature set changes.
+# (bindings/python/.cargo/config.toml says the same for anyone running maturin there by hand.)
 (cd bindings/python && CARGO_TARGET_DIR="$ROOT/target/python" VIRTUAL_ENV=$VENV \
     PATH="$VENV/bin:$PATH" "$VENV/bin/maturin" develop --quiet)
 

@@ -1,0 +1,36 @@
+"""Which wxrefund these tests exercise. scripts/test-package-python.sh sets
+WXREFUND_EXPECT_INSTALLED=1 when it runs them against a wheel installed into a fresh venv:
+then the package must come from that venv's site-packages, never from the source tree."""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+import wxrefund
+from wxrefund import _wxrefund
+
+
+def test_the_compiled_module_is_the_packages_own() -> None:
+    package = Path(wxrefund.__file__).resolve().parent
+    module = Path(_wxrefund.__file__).resolve()
+    assert module.parent == package
+    assert module.name == "_wxrefund.abi3.so"  # one module for every CPython 3.9+
+    assert wxrefund.__version__ == metadata.version("wxrefund")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WXREFUND_EXPECT_INSTALLED"),
+    reason="only against an installed wheel (scripts/test-package-python.sh)",
+)
+def test_imported_from_the_venvs_site_packages() -> None:
+    site = Path(sysconfig.get_paths()["platlib"]).resolve()
+    assert Path(sys.prefix).resolve() in site.parents
+    for module in (wxrefund, _wxrefund):
+        path = Path(str(module.__file__)).resolve()
+        assert site in path.parents, f"{module.__name__} imported from {path}, not from {site}"

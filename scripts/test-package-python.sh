@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Proves the Python artifacts that scripts/package-python.sh put into DIST (default dist/):
+#   - the sdist carries everything a build from it needs (its file list, and cargo reading its
+#     manifest, workspace and lock file);
+#   - this machine's wheel (x86_64 or aarch64), installed with `pip install --no-index` into a
+#     fresh venv outside the repository, passes the Python tests, copied out of the source tree
+#     so that only the installed package can be imported (tests/test_package.py asserts it),
+#     with python3 and, when they are here, CPython 3.9 (the abi3 floor) and 3.13;
+#   - with WXREFUND_SDIST_BUILD=1 also: `pip wheel` from the sdist in a fresh venv (a release
+#     compile, about 2 minutes on 2 cores), and the same tests against that wheel.
+# The tests run against target/debug/wxrefund-sim (built when missing), or WXREFUND_SIM.
+#
+#   scripts/test-package-python.sh [DIST]
+#   scripts/test-package-python.sh --check-sdist SDIST     (only the sdist check)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+PYTEST_VERSION=$(sed -n 's/^PYTEST_VERSION=//p' scripts/test-python.sh)
+# The last pytest that runs on Python 3.9 (pytest 9 needs 3.10).
+PYTEST_VERSION_PY39=8.4.2
+
+fail() { echo "test-package-python: $*" >&2; exit 1; }
+step() { printf '\n=== test-package-python: %s\n' "$*"; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+case $TMP in "$ROOT"/*) fail "mktemp -d gave $TMP, inside the repository: set TMPDIR" ;; esac
+
+# The files a build of the sdist needs, and none that would change how it builds.
+check_sdist() { # SDIST
+    local sdist=$1 name list missing=()
+    name=$(basename "$sdist" .tar.gz)
+    list=$(tar tzf "$sdist") || fail "cannot read $sdist"
+    have() { grep -qxF "$name/$1" <<<"$list"; }
+    local need=(PKG-INFO pyproject.toml Cargo.toml Cargo.lock)
+    [ -f build.rs ] && need+=(build.rs)
+    # Every Rust source of the crate (src/python.rs is the extension module).
+    while IFS= read -r f; do need+=("$f"); done < <(find src -name '*.rs' | sort)
+    # The Python package, at the root of the sdist (maturin moves python-source there).
+    while IFS= read -r f; do need+=("python/${f#bindings/python/python/}"); done < <(
+        find bindings/python/python/wxrefund -type f \( -name '*.py' -o -name '*.pyi' -o -name py.typed \) | sort)
+    for f in "${need[@]}"; do have "$f" || missing+=("$f"); done
+    [ ${#missing[@]} -eq 0 ] || fail "$(basename "$sdist") lacks: ${missing[*]}"
+    # No compiled module left over by `maturin develop`, and no .cargo/config.toml: the
+    # repository's cross-linker settings would break a native build on an ARM host.
+    if grep -E '\.(so|pyd)$|/\.cargo/' <<<"$list"; then
+        fail "$(basename "$sdist") carries the files above, which must not be in it"
+    fi
+    # cargo reads the unpacked manifest as pip's build will: the workspace members it names
+    # exist, every target's file is there, and Cargo.lock matches (nothing is compiled).
+    mkdir -p "$TMP/sdist-check"
+    tar xzf "$sdist" -C "$TMP/sdist-check"
+    (cd "$TMP/sdist-check/$name" && cargo metadata --locked --format-version 1 >/dev/null) \
+        || fail "cargo cannot read the manifest of $(basename "$sdist") (above)"
+    echo "sdist $(basename "$sdist"): $(wc -l <<<"$list") files, ${#need[@]} required ones present, cargo reads it"
+}
+
+if [ "${1:-}" = "--check-sdist" ]; then
+    [ $# -eq 2 ] || fail "usage: $0 --check-sdist SDIST"
+    check_sdist "$2"
+    exit 0
+fi
+
+DIST=${1:-dist}
+[ -d "$DIST" ] || fail "$DIST does not exist: run scripts/package-python.sh $DIST first"
+DIST=$(cd "$DIST" && pwd)
+ARCH=$(uname -m)
+wheels=("$DIST"/wxrefund-*-cp39-abi3-*manylinux*_"$ARCH".whl)
+{ [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ]; } || fail "expected one $ARCH wheel in $DIST, found: ${wheels[*]}"
+WHEEL=${wheels[0]}
+sdists=("$DIST"/wxrefund-[0-9]*.[0-9]*.[0-9]*.tar.gz)
+{ [ ${#sdists[@]} -eq 1 ] && [ -f "${sdists[0]}" ]; } || fail "expected one sdist in $DIST, found: ${sdists[*]}"
+SDIST=${sdists[0]}
+
+step "sdist"
+check_sdist "$SDIST"
+
+SIM=${WXREFUND_SIM:-$ROOT/target/debug/wxrefund-sim}
+if [ ! -x "$SIM" ]; then
+    step "build the simulator"
+    cargo build -p wxrefund-sim --bin wxrefund-sim
+fi
+[ -x "$SIM" ] || fail "no simulator at $SIM"
+
+# The Python tests, outside the repository: conftest.py finds the simulator through WXREFUND_SIM.
+cp -r bindings/python/tests "$TMP/tests"
+rm -rf "$TMP/tests/__pycache__"
+
+# Python interpreters: python3, and CPython 3.9 and 3.13 when this machine has them
+# (WXREFUND_TEST_PYTHONS="python3.9 python3.12 ..." chooses).
+find_python() { # X.Y
+    local p
+    for p in "python$1" "$(pyenv prefix "$1" 2>/dev/null | head -1)/bin/python$1"; do
+        if "$p" -c 'import venv' >/dev/null 2>&1; then command -v "$p"; return; fi
+    done
+}
+if [ -n "${WXREFUND_TEST_PYTHONS:-}" ]; then
+    read -r -a pythons <<<"$WXREFUND_TEST_PYTHONS"
+else
+    pythons=("${PYTHON:-python3}")
+    for v in 3.9 3.13; do
+        p=$(find_python "$v")
+        if [ -n "$p" ]; then pythons+=("$p"); else echo "(no Python $v here: not tested with it)"; fi
+    done
+fi
+
+run_tests() { # LABEL PYTHON WHEEL
+    local label=$1 python=$2 wheel=$3 venv version pytest_version
+    venv=$TMP/venv-$label
+    "$python" -m venv "$venv" || fail "$python -m venv failed"
+    version=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    pytest_version=$PYTEST_VERSION
+    [ "$version" = 3.9 ] && pytest_version=$PYTEST_VERSION_PY39
+    step "$label: Python $version, $(basename "$wheel")"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest==$pytest_version"
+    # The wheel itself from no index: it needs nothing else to install.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "$wheel"
+    (cd "$TMP/tests" && env -u PYTHONPATH -u VIRTUAL_ENV PYTHONNOUSERSITE=1 \
+        WXREFUND_SIM="$SIM" WXREFUND_EXPECT_INSTALLED=1 \
+        "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
+}
+
+n=0
+for python in "${pythons[@]}"; do
+    n=$((n + 1))
+    run_tests "wheel$n" "$python" "$WHEEL"
+done
+
+if [ "${WXREFUND_SDIST_BUILD:-0}" = 1 ]; then
+    step "pip wheel from the sdist (fresh venv, release build)"
+    t=$SECONDS
+    "${PYTHON:-python3}" -m venv "$TMP/venv-sdist-build"
+    (cd "$TMP" && env -u CARGO_TARGET_DIR "$TMP/venv-sdist-build/bin/python" -m pip wheel \
+        --quiet --disable-pip-version-check --no-deps -w "$TMP/from-sdist" "$SDIST")
+    built=("$TMP"/from-sdist/wxrefund-*.whl)
+    [ -f "${built[0]}" ] || fail "pip wheel made no wheel from $(basename "$SDIST")"
+    echo "built $(basename "${built[0]}") from $(basename "$SDIST") in $((SECONDS - t)) s"
+    run_tests from-sdist "${PYTHON:-python3}" "${built[0]}"
+fi
+echo "test-package-python: all passed"

@@ -16,194 +16,248 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-// Result of every fallible function. The numbers are fixed forever.
+#ifdef __cplusplus
+extern "C" {
+#endif /* __cplusplus */
+
+/**
+ * Result of every fallible function. The numbers are fixed forever.
+ */
 typedef enum wxrefund_status {
-  // Success; outputs were written.
+  /**
+   * Success; outputs were written.
+   */
   WXREFUND_STATUS_OK = 0,
-  // A required pointer was NULL, or a string was not valid UTF-8.
+  /**
+   * A required pointer was NULL, or a string was not valid UTF-8.
+   */
   WXREFUND_STATUS_INVALID_ARGUMENT = 1,
-  // JSON was malformed, of a wrong type, had an unknown field, or was larger than 1 MiB.
+  /**
+   * JSON was malformed, of a wrong type, had an unknown field, or was larger than 1 MiB.
+   */
   WXREFUND_STATUS_INVALID_JSON = 2,
-  // The client configuration is wrong; `field` in the error JSON names it.
+  /**
+   * The client configuration is wrong; `field` in the error JSON names it.
+   */
   WXREFUND_STATUS_INVALID_CONFIG = 3,
-  // A refund request or query broke a rule; nothing was sent. `field` names it.
+  /**
+   * A refund request or query broke a rule; nothing was sent. `field` names it.
+   */
   WXREFUND_STATUS_INVALID_REQUEST = 4,
-  // The client handle is NULL, freed, or not from this library.
+  /**
+   * The client handle is NULL, freed, or not from this library.
+   */
   WXREFUND_STATUS_INVALID_HANDLE = 5,
-  // The network failed. See `retryable` and `outcome_unknown`.
+  /**
+   * The network failed. See `retryable` and `outcome_unknown`.
+   */
   WXREFUND_STATUS_TRANSPORT = 6,
-  // The platform refused the request; see `code`, `http_status`, `retryable`.
+  /**
+   * The platform refused the request; see `code`, `http_status`, `retryable`.
+   */
   WXREFUND_STATUS_API_ERROR = 7,
-  // The refund or order does not exist.
+  /**
+   * The refund or order does not exist.
+   */
   WXREFUND_STATUS_NOT_FOUND = 8,
-  // Too many requests; the outcome of a refund apply is unknown: query first.
+  /**
+   * Too many requests; the outcome of a refund apply is unknown: query first.
+   */
   WXREFUND_STATUS_RATE_LIMITED = 9,
-  // A response failed signature verification; it was not used.
+  /**
+   * A response failed signature verification; it was not used.
+   */
   WXREFUND_STATUS_VERIFICATION_FAILED = 10,
-  // Decryption failed (wrong APIv3 key or altered payload).
+  /**
+   * Decryption failed (wrong APIv3 key or altered payload).
+   */
   WXREFUND_STATUS_DECRYPTION_FAILED = 11,
-  // The library panicked; the panic was contained. Please report it.
+  /**
+   * The library panicked; the panic was contained. Please report it.
+   */
   WXREFUND_STATUS_PANIC = 12,
-  // An unexpected internal error. Please report it.
+  /**
+   * An unexpected internal error. Please report it.
+   */
   WXREFUND_STATUS_INTERNAL = 13,
-  // A signed timestamp is outside the allowed window (replayed message, or a wrong clock).
+  /**
+   * A signed timestamp is outside the allowed window (replayed message, or a wrong clock).
+   */
   WXREFUND_STATUS_TIMESTAMP_OUT_OF_WINDOW = 14,
-  // A notification's envelope is malformed.
+  /**
+   * A notification's envelope is malformed.
+   */
   WXREFUND_STATUS_MALFORMED_NOTIFICATION = 15,
 } wxrefund_status;
 
-// Opaque client handle. Never dereferenced: its address is a registry key.
+/**
+ * Opaque client handle. Never dereferenced: its address is a registry key.
+ */
 typedef struct wxrefund_client wxrefund_client;
 
-// The callback's C type; see `wxrefund_client_new_with_token_provider`.
+/**
+ * The callback's C type; see `wxrefund_client_new_with_token_provider`.
+ */
 typedef int (*wxrefund_access_token_fn)(void *user_data,
                                         const char *rejected_token,
                                         char *token_out,
                                         size_t token_capacity);
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-// The library version, e.g. `"0.1.0"`.
-//
-// Returns a static NUL-terminated string: never free it. Thread-safe.
+/**
+ * The library version, e.g. `"0.1.0"`.
+ *
+ * Returns a static NUL-terminated string: never free it. Thread-safe.
+ */
 const char *wxrefund_version(void);
 
-// The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or
-// `"UNKNOWN"` for a number that is not a status.
-//
-// Takes an `int` so that any value is safe to pass. Returns a static string:
-// never free it. Thread-safe.
+/**
+ * The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or
+ * `"UNKNOWN"` for a number that is not a status.
+ *
+ * Takes an `int` so that any value is safe to pass. Returns a static string:
+ * never free it. Thread-safe.
+ */
 const char *wxrefund_status_name(int status);
 
-// Creates a client from a configuration JSON object (see the README for the fields).
-//
-// Loads and checks the keys; does not touch the network.
-//
-// - `config_json`: NUL-terminated UTF-8 JSON; not NULL.
-// - `client_out`: receives the new handle on success; not NULL. Free the
-//   handle with `wxrefund_client_free`.
-// - `error_json_out`: may be NULL; on failure receives an error JSON string
-//   to free with `wxrefund_string_free`. Secrets are never echoed.
-//
-// Thread-safe.
-//
-// # Safety
-// Non-NULL pointers must be valid for reads (`config_json`, up to its NUL)
-// or writes (`client_out`, `error_json_out`).
+/**
+ * Creates a client from a configuration JSON object (see the README for the fields).
+ *
+ * Loads and checks the keys; does not touch the network.
+ *
+ * - `config_json`: NUL-terminated UTF-8 JSON; not NULL.
+ * - `client_out`: receives the new handle on success; not NULL. Free the
+ *   handle with `wxrefund_client_free`.
+ * - `error_json_out`: may be NULL; on failure receives an error JSON string
+ *   to free with `wxrefund_string_free`. Secrets are never echoed.
+ *
+ * Thread-safe.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid for reads (`config_json`, up to its NUL)
+ * or writes (`client_out`, `error_json_out`).
+ */
 enum wxrefund_status wxrefund_client_new(const char *config_json,
                                          struct wxrefund_client **client_out,
                                          char **error_json_out);
 
-// Creates a WeCom client whose access tokens come from the host, e.g. from
-// a cache shared by a fleet of terminals. `config_json` is a `"wecom"`
-// configuration without `corpid`/`corpsecret`/`access_token`.
-//
-// The library calls `provider(user_data, rejected_token, token_out,
-// token_capacity)` before every request to WeCom (it keeps no copy: the
-// host's cache is the one source of truth): write a NUL-terminated token of
-// at most `token_capacity - 1` bytes (capacity is 1024) to `token_out` and
-// return 0; any other return value fails the call in progress.
-// `rejected_token` is NULL, or the token WeCom just refused (expired or
-// revoked): then return a fresh one. The library never calls the provider
-// concurrently, but may call it from any thread that uses the client;
-// `user_data` must stay valid until `wxrefund_client_free` returns.
-//
-// - `provider`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
-//
-// # Safety
-// As for `wxrefund_client_new`; `provider` must be a function of the
-// `wxrefund_access_token_fn` type, safe to call with `user_data`.
+/**
+ * Creates a WeCom client whose access tokens come from the host, e.g. from
+ * a cache shared by a fleet of terminals. `config_json` is a `"wecom"`
+ * configuration without `corpid`/`corpsecret`/`access_token`.
+ *
+ * The library calls `provider(user_data, rejected_token, token_out,
+ * token_capacity)` before every request to WeCom (it keeps no copy: the
+ * host's cache is the one source of truth): write a NUL-terminated token of
+ * at most `token_capacity - 1` bytes (capacity is 1024) to `token_out` and
+ * return 0; any other return value fails the call in progress.
+ * `rejected_token` is NULL, or the token WeCom just refused (expired or
+ * revoked): then return a fresh one. The library never calls the provider
+ * concurrently, but may call it from any thread that uses the client;
+ * `user_data` must stay valid until `wxrefund_client_free` returns.
+ *
+ * - `provider`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
+ *
+ * # Safety
+ * As for `wxrefund_client_new`; `provider` must be a function of the
+ * `wxrefund_access_token_fn` type, safe to call with `user_data`.
+ */
 enum wxrefund_status wxrefund_client_new_with_token_provider(const char *config_json,
                                                              wxrefund_access_token_fn provider,
                                                              void *user_data,
                                                              struct wxrefund_client **client_out,
                                                              char **error_json_out);
 
-// Frees a client. Waits for calls in flight on this client to finish, then
-// zeroes its secrets.
-//
-// Returns `WXREFUND_STATUS_OK`, or `WXREFUND_STATUS_INVALID_HANDLE` for a
-// NULL, already freed or foreign handle (freeing twice is harmless).
-// Thread-safe; do not start new calls on a handle being freed.
-//
-// # Safety
-// `client` is only compared against the registry, never dereferenced, so any value is safe.
+/**
+ * Frees a client. Waits for calls in flight on this client to finish, then
+ * zeroes its secrets.
+ *
+ * Returns `WXREFUND_STATUS_OK`, or `WXREFUND_STATUS_INVALID_HANDLE` for a
+ * NULL, already freed or foreign handle (freeing twice is harmless).
+ * Thread-safe; do not start new calls on a handle being freed.
+ *
+ * # Safety
+ * `client` is only compared against the registry, never dereferenced, so any value is safe.
+ */
 enum wxrefund_status wxrefund_client_free(struct wxrefund_client *client);
 
-// Applies for a refund. `request_json` is the request object of the
-// client's family with WeChat's field names (mainland: `out_refund_no`,
-// `out_trade_no` or `transaction_id`, `amount{refund,total,currency}`, ...;
-// Global: the same plus `source`, with the merchant identity taken from the
-// configuration). Validated before anything is sent; unknown fields are rejected.
-//
-// On success `*response_json_out` receives the platform's refund object,
-// unchanged, plus `"wxrefund":{"status","final","action_required","refund_id"}`.
-// The answer means "accepted" (status `PROCESSING` or `ACCEPTED`): query until `final`.
-//
-// On failure check `retryable` and `outcome_unknown` in the error JSON: when
-// the outcome is unknown, query before retrying, and retry only with the same
-// `out_refund_no` and amounts.
-//
-// - `client`: a handle from `wxrefund_client_new`.
-// - `request_json`, `response_json_out`: not NULL. `error_json_out`: may be NULL.
-// - Strings written to `*_out` are freed with `wxrefund_string_free`.
-//
-// Thread-safe: one client may be used from many threads at once. Blocks
-// until the platform answers or the retries are spent.
-//
-// # Safety
-// Non-NULL pointers must be valid for reads (`request_json`, up to its NUL) or writes.
+/**
+ * Applies for a refund. `request_json` is the request object of the
+ * client's family with WeChat's field names (mainland: `out_refund_no`,
+ * `out_trade_no` or `transaction_id`, `amount{refund,total,currency}`, ...;
+ * Global: the same plus `source`, with the merchant identity taken from the
+ * configuration). Validated before anything is sent; unknown fields are rejected.
+ *
+ * On success `*response_json_out` receives the platform's refund object,
+ * unchanged, plus `"wxrefund":{"status","final","action_required","refund_id"}`.
+ * The answer means "accepted" (status `PROCESSING` or `ACCEPTED`): query until `final`.
+ *
+ * On failure check `retryable` and `outcome_unknown` in the error JSON: when
+ * the outcome is unknown, query before retrying, and retry only with the same
+ * `out_refund_no` and amounts.
+ *
+ * - `client`: a handle from `wxrefund_client_new`.
+ * - `request_json`, `response_json_out`: not NULL. `error_json_out`: may be NULL.
+ * - Strings written to `*_out` are freed with `wxrefund_string_free`.
+ *
+ * Thread-safe: one client may be used from many threads at once. Blocks
+ * until the platform answers or the retries are spent.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid for reads (`request_json`, up to its NUL) or writes.
+ */
 enum wxrefund_status wxrefund_refund_create(const struct wxrefund_client *client,
                                             const char *request_json,
                                             char **response_json_out,
                                             char **error_json_out);
 
-// Queries one refund. `query_json` is `{"out_refund_no": "..."}` or, for
-// Global, `{"refund_id": "..."}`; plus `"sub_mchid"` in partner/institution
-// mode when the configuration has no default.
-//
-// On success `*response_json_out` receives the platform's refund object plus
-// `"wxrefund":{"status","final","action_required","refund_id"}`, the status
-// normalized across families (Global's `REFUNDCLOSE` is `CLOSED`). An
-// unknown refund is `WXREFUND_STATUS_NOT_FOUND`.
-//
-// Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
-//
-// # Safety
-// Non-NULL pointers must be valid for reads (`query_json`, up to its NUL) or writes.
+/**
+ * Queries one refund. `query_json` is `{"out_refund_no": "..."}` or, for
+ * Global, `{"refund_id": "..."}`; plus `"sub_mchid"` in partner/institution
+ * mode when the configuration has no default.
+ *
+ * On success `*response_json_out` receives the platform's refund object plus
+ * `"wxrefund":{"status","final","action_required","refund_id"}`, the status
+ * normalized across families (Global's `REFUNDCLOSE` is `CLOSED`). An
+ * unknown refund is `WXREFUND_STATUS_NOT_FOUND`.
+ *
+ * Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid for reads (`query_json`, up to its NUL) or writes.
+ */
 enum wxrefund_status wxrefund_refund_query(const struct wxrefund_client *client,
                                            const char *query_json,
                                            char **response_json_out,
                                            char **error_json_out);
 
-// Verifies and decrypts a refund notification the host received.
-//
-// - `headers_json`: a JSON object of the request's headers as strings
-//   (names in any case; CGI names such as `HTTP_WECHATPAY_SIGNATURE` work).
-//   For WeCom callbacks: the callback URL's query parameters
-//   `msg_signature`, `timestamp` and `nonce`. Not NULL.
-// - `body`, `body_len`: the raw request body, exactly as received (it is
-//   what was signed). `body` may be NULL only when `body_len` is 0.
-// - On success `*result_json_out` receives `{"id", "event_type",
-//   "create_time", "resource_type", "summary", "refund": {...decrypted
-//   refund..., "wxrefund": {...normalized...}}, "reply": {"http_status":
-//   200, "body": ""}}`. Duplicates of one notification share `id`: process
-//   each `id` once. Other event types sent to the same URL are verified and
-//   decrypted the same way (`refund` then holds their resource): check
-//   `event_type` starts with `REFUND.`.
-// - On failure the error JSON carries `"reply": {"http_status", "body"}`:
-//   answer exactly that, and the platform delivers again later. Statuses:
-//   `VERIFICATION_FAILED` (bad or probe signature, unknown key),
-//   `TIMESTAMP_OUT_OF_WINDOW`, `DECRYPTION_FAILED` (wrong APIv3 key or
-//   EncodingAESKey), `MALFORMED_NOTIFICATION`.
-//
-// Thread-safe. `error_json_out` may be NULL; strings are freed with `wxrefund_string_free`.
-//
-// # Safety
-// Non-NULL pointers must be valid: `headers_json` up to its NUL, `body` for
-// `body_len` bytes, the outputs for writes.
+/**
+ * Verifies and decrypts a refund notification the host received.
+ *
+ * - `headers_json`: a JSON object of the request's headers as strings
+ *   (names in any case; CGI names such as `HTTP_WECHATPAY_SIGNATURE` work).
+ *   For WeCom callbacks: the callback URL's query parameters
+ *   `msg_signature`, `timestamp` and `nonce`. Not NULL.
+ * - `body`, `body_len`: the raw request body, exactly as received (it is
+ *   what was signed). `body` may be NULL only when `body_len` is 0.
+ * - On success `*result_json_out` receives `{"id", "event_type",
+ *   "create_time", "resource_type", "summary", "refund": {...decrypted
+ *   refund..., "wxrefund": {...normalized...}}, "reply": {"http_status":
+ *   200, "body": ""}}`. Duplicates of one notification share `id`: process
+ *   each `id` once. Other event types sent to the same URL are verified and
+ *   decrypted the same way (`refund` then holds their resource): check
+ *   `event_type` starts with `REFUND.`.
+ * - On failure the error JSON carries `"reply": {"http_status", "body"}`:
+ *   answer exactly that, and the platform delivers again later. Statuses:
+ *   `VERIFICATION_FAILED` (bad or probe signature, unknown key),
+ *   `TIMESTAMP_OUT_OF_WINDOW`, `DECRYPTION_FAILED` (wrong APIv3 key or
+ *   EncodingAESKey), `MALFORMED_NOTIFICATION`.
+ *
+ * Thread-safe. `error_json_out` may be NULL; strings are freed with `wxrefund_string_free`.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid: `headers_json` up to its NUL, `body` for
+ * `body_len` bytes, the outputs for writes.
+ */
 enum wxrefund_status wxrefund_notification_parse(const struct wxrefund_client *client,
                                                  const char *headers_json,
                                                  const uint8_t *body,
@@ -211,18 +265,20 @@ enum wxrefund_status wxrefund_notification_parse(const struct wxrefund_client *c
                                                  char **result_json_out,
                                                  char **error_json_out);
 
-// Frees a string returned by this library. NULL is ignored, and so is a
-// pointer this library did not return or already freed (checked against a
-// registry of live strings). A second free of one pointer is caught only
-// until the allocator gives the same address to a new string: free each
-// string once. Thread-safe.
-//
-// # Safety
-// `string` is compared against the registry before it is touched, so any value is safe.
+/**
+ * Frees a string returned by this library. NULL is ignored, and so is a
+ * pointer this library did not return or already freed (checked against a
+ * registry of live strings). A second free of one pointer is caught only
+ * until the allocator gives the same address to a new string: free each
+ * string once. Thread-safe.
+ *
+ * # Safety
+ * `string` is compared against the registry before it is touched, so any value is safe.
+ */
 void wxrefund_string_free(char *string);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+} /* extern "C" */
+#endif /* __cplusplus */
 
-#endif  /* WXREFUND_H */
+#endif /* WXREFUND_H */

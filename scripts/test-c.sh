@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Builds the C programs with -Wall -Wextra -Werror against the real library and
 # runs them under valgrind against wxrefund-sim processes; the misuse matrix
-# also runs a second time built with AddressSanitizer and UBSan.
+# also runs a second time built with AddressSanitizer and UBSan. First, the header
+# alone compiles as C89, as C99 with -pedantic and as C++ (tests/c/header/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p wxrefund -p wxrefund-sim
+# The library's SONAME is libwxrefund.so.0 (build.rs): the name the programs look for.
+ln -sf libwxrefund.so target/debug/libwxrefund.so.0
 OUT=target/c
 mkdir -p "$OUT"
+
+echo "--- include/wxrefund.h as C89, C99 -pedantic and C++11 -pedantic"
+WARN=(-Wall -Wextra -Werror)
+cc -std=c89 "${WARN[@]}" -Iinclude tests/c/header/check.c -Ltarget/debug -lwxrefund -o "$OUT/header_c89"
+cc -std=c99 -pedantic "${WARN[@]}" -Iinclude tests/c/header/check.c -Ltarget/debug -lwxrefund -o "$OUT/header_c99"
+c++ -std=c++11 -pedantic "${WARN[@]}" -Iinclude tests/c/header/check.cpp -Ltarget/debug -lwxrefund \
+    -o "$OUT/header_cpp"
+for check in header_c89 header_c99 header_cpp; do
+    LD_LIBRARY_PATH=target/debug "$OUT/$check"
+done
 CFLAGS=(-Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE -g -Iinclude)
 LIBS=(-Ltarget/debug -lwxrefund -lpthread)
 cc "${CFLAGS[@]}" examples/c/quickstart.c "${LIBS[@]}" -o "$OUT/quickstart"

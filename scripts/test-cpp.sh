@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -p wxrefund -p wxrefund-sim
+# The library's SONAME is libwxrefund.so.0 (build.rs): the name the programs look for.
+ln -sf libwxrefund.so target/debug/libwxrefund.so.0
 OUT=target/cpp
 mkdir -p "$OUT"
 CXXFLAGS=(-std=c++17 -Wall -Wextra -Werror -g -Iinclude -Ibindings/cpp)

@@ -1,9 +1,5 @@
 // Quickstart in C++: apply for a mainland refund, then query until it is final.
-//
-//   target/debug/wxrefund-sim --config-out /tmp/wxrefund.json &   # the offline simulator
-//   g++ -std=c++17 -Wall -Wextra -Werror -Iinclude -Ibindings/cpp examples/cpp/quickstart.cpp
-//       -Ltarget/debug -lwxrefund -lpthread -o quickstart    (one line)
-//   LD_LIBRARY_PATH=target/debug ./quickstart /tmp/wxrefund.json
+// Build and run it against the simulator as the README's "C++ quickstart" says.
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -34,21 +30,26 @@ int main(int argc, char** argv) {
         const std::string out_refund_no =
             "CPP" + std::to_string(std::chrono::system_clock::now().time_since_epoch() / std::chrono::seconds(1));
         const std::string query = R"({"out_refund_no":")" + out_refund_no + R"("})";
-        std::string refund;
+        std::string answer;
         try {
-            refund = client.create_refund(R"({"out_trade_no":"T20261122000001","out_refund_no":")" + out_refund_no +
+            answer = client.create_refund(R"({"out_trade_no":"T20261122000001","out_refund_no":")" + out_refund_no +
                                           R"(","reason":"quickstart","amount":{"refund":100,"total":10000,"currency":"CNY"}})");
         } catch (const wxrefund::Error& e) {
             // The platform may have it: look before deciding.
-            if (e.json().find("\"outcome_unknown\":true") == std::string::npos) throw;
-            refund = client.query_refund(query);
+            if (!e.outcome_unknown()) throw;
+            answer = client.query_refund(query);
         }
-        std::cout << "accepted: " << refund << "\n";
+        wxrefund::Refund refund(answer);
+        std::cout << "accepted: " << refund.out_refund_no() << " " << refund.status() << " (refund_id "
+                  << refund.refund_id() << ")\n";
 
         for (int attempt = 0; attempt < 50; attempt++) {
-            refund = client.query_refund(query);
-            if (refund.find("\"final\":true") != std::string::npos) {
-                std::cout << "final: " << refund << "\n";
+            answer = client.query_refund(query);
+            refund = wxrefund::Refund(answer);
+            if (refund.is_final()) {
+                std::cout << "final: " << refund.status() << ", " << refund.field("amount")["refund"].as_int64()
+                          << " fen back\n"
+                          << answer << "\n";
                 return 0;
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -56,7 +57,12 @@ int main(int argc, char** argv) {
         std::cerr << "refund did not become final\n";
         return 1;
     } catch (const wxrefund::Error& e) {
-        std::cerr << "failed: " << e.status_name() << " " << e.json() << "\n";
+        std::cerr << "failed: " << e.status_name() << " " << e.message() << " (code " << e.code() << ", retryable "
+                  << e.retryable() << ", request " << e.request_id() << ")\n"
+                  << e.json() << "\n";
+        return 1;
+    } catch (const wxrefund::JsonError& e) {
+        std::cerr << "unexpected answer: " << e.what() << "\n";
         return 1;
     }
 }

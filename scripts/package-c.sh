@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Makes the C and C++ tarballs:
+#
+#   scripts/package-c.sh DIST [TRIPLE ...]
+#
+# For each TRIPLE (default: x86_64-unknown-linux-gnu; also aarch64-unknown-linux-gnu and
+# armv7-unknown-linux-gnueabihf), installs the release library with scripts/install.sh into a
+# staging folder, strips the shared library (and the debug sections of the static one) and
+# packs DIST/wxrefund-VERSION-NAME.tar.gz, whose one top folder wxrefund-VERSION-NAME/ is the
+# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/). NAME is
+# x86_64-linux-gnu, aarch64-linux-gnu or armv7-linux-gnueabihf. The host's triple is built
+# into target/release, the others into target/TRIPLE/release (scripts/cross.sh sets them up).
+# Prints each artifact with its size.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+if (($# < 1)) || [[ $1 == -* ]]; then
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+fi
+mkdir -p "$1"
+DIST=$(cd "$1" && pwd)
+shift
+TRIPLES=("$@")
+((${#TRIPLES[@]})) || TRIPLES=(x86_64-unknown-linux-gnu)
+
+VERSION=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' Cargo.toml | head -1)
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+# Reproducible archives: file times from the last commit.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+
+STAGING=$(mktemp -d)
+trap 'rm -rf "$STAGING"' EXIT
+
+# TRIPLE -> the tarball's platform name, and the GNU prefix of its binutils.
+platform_name() {
+    case $1 in
+        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
+        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
+        armv7-unknown-linux-gnueabihf) echo armv7-linux-gnueabihf ;;
+        *) return 1 ;;
+    esac
+}
+gnu_prefix() {
+    case $1 in
+        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
+        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
+        armv7-unknown-linux-gnueabihf) echo arm-linux-gnueabihf ;;
+    esac
+}
+
+# strip_tool TRIPLE: a strip that understands the target's objects, or nothing.
+strip_tool() {
+    local cross
+    cross="$(gnu_prefix "$1")-strip"
+    if command -v "$cross" >/dev/null; then
+        echo "$cross"
+    elif [ "$1" = "$HOST" ] && command -v strip >/dev/null; then
+        echo strip
+    elif command -v llvm-strip >/dev/null; then
+        echo llvm-strip
+    fi
+}
+
+for triple in "${TRIPLES[@]}"; do
+    name=$(platform_name "$triple") || {
+        echo "package-c.sh: unknown target '$triple' (x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf)" >&2
+        exit 2
+    }
+    top=wxrefund-$VERSION-$name
+    prefix=$STAGING/$triple/$top
+    echo "=== package-c.sh: $triple -> $top.tar.gz"
+    if [ "$triple" = "$HOST" ]; then
+        bash scripts/install.sh "$prefix"
+    else
+        bash scripts/install.sh "$prefix" --target "$triple"
+    fi
+
+    lib=$prefix/lib/libwxrefund.so.$VERSION
+    strip=$(strip_tool "$triple")
+    if [ -n "$strip" ]; then
+        "$strip" --strip-unneeded "$lib"
+        "$strip" --strip-debug "$prefix/lib/libwxrefund.a"
+        # Still a working library: its SONAME and its exported functions are there.
+        readelf -d "$lib" | grep -q 'Library soname: \[libwxrefund.so.0\]' ||
+            { echo "package-c.sh: $lib lost its SONAME when stripped" >&2; exit 1; }
+        readelf --dyn-syms -W "$lib" | grep -q ' wxrefund_refund_create$' ||
+            { echo "package-c.sh: $lib lost its exports when stripped" >&2; exit 1; }
+    else
+        echo "package-c.sh: warning: no strip for $triple (install binutils-$(gnu_prefix "$triple")); packing unstripped" >&2
+    fi
+
+    tarball=$DIST/$top.tar.gz
+    tar -C "$STAGING/$triple" --sort=name --owner=0 --group=0 --numeric-owner \
+        --mtime="@$SOURCE_DATE_EPOCH" -cf - "$top" | gzip -9n >"$tarball"
+    printf 'package-c.sh: %s  %s bytes (libwxrefund.so %s bytes, libwxrefund.a %s bytes)\n' \
+        "$tarball" "$(stat -c %s "$tarball")" "$(stat -c %s "$lib")" "$(stat -c %s "$prefix/lib/libwxrefund.a")"
+done

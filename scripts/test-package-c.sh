@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Proves the x86_64 C and C++ tarball of DIST (scripts/package-c.sh) installed, outside the
+# repository:
+#
+#   scripts/test-package-c.sh DIST
+#
+# Unpacks DIST/wxrefund-VERSION-x86_64-linux-gnu.tar.gz into a fresh mktemp -d folder, checks
+# its tree (one top folder, SONAME symlinks, stripped library) and prints the glibc it needs,
+# starts a wxrefund-sim, and runs against it, each built with -Wall -Wextra -Werror:
+#   (a) examples/c/quickstart.c built with `cc $(pkg-config --cflags --libs wxrefund)` and an
+#       rpath to the unpacked lib/, and again linked statically from `pkg-config --static`;
+#   (b) a CMake project (packaging/cmake-test) with find_package(wxrefund 0.1 REQUIRED) and
+#       CMAKE_PREFIX_PATH, configured twice: wxrefund::wxrefund shared, then static
+#       (-DWXREFUND_USE_STATIC=ON, and wxrefund::wxrefund_static); ldd shows that the static
+#       builds do not need libwxrefund.so;
+#   (c) examples/cpp/quickstart.cpp through wxrefund::cpp, in both CMake builds.
+# Installs cmake and pkg-config from Debian when they are missing.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+(($# == 1)) || { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+DIST=$(cd "$1" && pwd)
+VERSION=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' Cargo.toml | head -1)
+TOP=wxrefund-$VERSION-x86_64-linux-gnu
+TARBALL=$DIST/$TOP.tar.gz
+[ -f "$TARBALL" ] || { echo "test-package-c.sh: no $TARBALL (run scripts/package-c.sh $DIST)" >&2; exit 1; }
+
+missing=()
+command -v cmake >/dev/null || missing+=(cmake)
+command -v pkg-config >/dev/null || missing+=(pkg-config)
+if ((${#missing[@]})); then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo build -p wxrefund-sim --bin wxrefund-sim
+SIM=$ROOT/target/debug/wxrefund-sim
+
+WORK=$(mktemp -d)
+SIM_PID=""
+cleanup() {
+    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+# Nothing from the repository's build may be found at run time.
+unset LD_LIBRARY_PATH
+fail() {
+    echo "test-package-c.sh: $*" >&2
+    exit 1
+}
+
+echo "--- unpack $TARBALL into $WORK"
+tops=$(tar -tzf "$TARBALL" | cut -d/ -f1 | sort -u)
+[ "$tops" = "$TOP" ] || fail "the tarball's top folders are '$tops', not $TOP"
+tar -C "$WORK" -xzf "$TARBALL"
+PREFIX=$WORK/$TOP
+for file in include/wxrefund.h include/wxrefund.hpp lib/libwxrefund.a lib/libwxrefund.so.$VERSION \
+    lib/pkgconfig/wxrefund.pc lib/cmake/wxrefund/wxrefund-config.cmake \
+    lib/cmake/wxrefund/wxrefund-config-version.cmake; do
+    [ -f "$PREFIX/$file" ] || fail "the tarball has no $file"
+done
+[ "$(readlink "$PREFIX/lib/libwxrefund.so.0")" = "libwxrefund.so.$VERSION" ] || fail "libwxrefund.so.0 is not a symlink to libwxrefund.so.$VERSION"
+[ "$(readlink "$PREFIX/lib/libwxrefund.so")" = "libwxrefund.so.0" ] || fail "libwxrefund.so is not a symlink to libwxrefund.so.0"
+LIB=$PREFIX/lib/libwxrefund.so.$VERSION
+readelf -d "$LIB" | grep -q 'Library soname: \[libwxrefund.so.0\]' || fail "$LIB has no SONAME libwxrefund.so.0"
+if readelf -S -W "$LIB" | grep -q ' \.symtab '; then fail "$LIB is not stripped"; fi
+GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
+echo "libwxrefund.so.$VERSION: $(stat -c %s "$LIB") bytes, needs $GLIBC or newer"
+
+echo "--- wxrefund-sim"
+"$SIM" --settle-ms 200 --config-out "$WORK/domestic.json" >/dev/null 2>"$WORK/sim.log" &
+SIM_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/domestic.json" ] && break; sleep 0.1; done
+[ -s "$WORK/domestic.json" ] || { cat "$WORK/sim.log" >&2; fail "wxrefund-sim did not start"; }
+CONFIG=$WORK/domestic.json
+
+# check_links PROGRAM shared|static: ldd shows the unpacked libwxrefund.so.0, or no libwxrefund at all.
+check_links() {
+    local program=$1 want=$2 line
+    line=$(ldd "$program" | grep libwxrefund || true)
+    if [ "$want" = shared ]; then
+        [[ $line == *"=> $PREFIX/lib/libwxrefund.so.0 "* ]] ||
+            fail "$program does not load the unpacked libwxrefund.so.0: ${line:-not linked}"
+    else
+        [ -z "$line" ] || fail "$program (static) still needs $line"
+    fi
+    echo "$program: $want (${line:-no libwxrefund.so})"
+}
+
+# run PROGRAM: runs a quickstart against the simulator; it must reach a final refund.
+run() {
+    echo "--- $1"
+    "$1" "$CONFIG" | tee "$WORK/run.log"
+    grep -q '^final: ' "$WORK/run.log" || fail "$1 did not reach a final refund"
+}
+
+echo "--- (a) pkg-config"
+export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+[ "$(pkg-config --modversion wxrefund)" = "$VERSION" ] || fail "pkg-config reports $(pkg-config --modversion wxrefund)"
+echo "pkg-config --cflags --libs wxrefund: $(pkg-config --cflags --libs wxrefund)"
+echo "pkg-config --static --libs wxrefund: $(pkg-config --static --libs wxrefund)"
+# shellcheck disable=SC2046 # pkg-config's flags are meant to be split
+cc -Wall -Wextra -Werror examples/c/quickstart.c $(pkg-config --cflags --libs wxrefund) \
+    -Wl,-rpath,"$PREFIX/lib" -o "$WORK/quickstart-pc"
+check_links "$WORK/quickstart-pc" shared
+run "$WORK/quickstart-pc"
+# Static: the archive by name, then what it needs (Libs.private).
+static_libs=$(pkg-config --static --libs wxrefund | sed 's/-lwxrefund\b/-l:libwxrefund.a/')
+# shellcheck disable=SC2046,SC2086
+cc -Wall -Wextra -Werror examples/c/quickstart.c $(pkg-config --cflags wxrefund) $static_libs \
+    -o "$WORK/quickstart-pc-static"
+check_links "$WORK/quickstart-pc-static" static
+run "$WORK/quickstart-pc-static"
+
+for mode in shared static; do
+    echo "--- (b, c) CMake, wxrefund::wxrefund $mode"
+    build=$WORK/cmake-$mode
+    use_static=OFF
+    [ "$mode" = static ] && use_static=ON
+    cmake -S packaging/cmake-test -B "$build" -DCMAKE_PREFIX_PATH="$PREFIX" \
+        -DWXREFUND_SOURCE_DIR="$ROOT" -DWXREFUND_USE_STATIC=$use_static -DCMAKE_BUILD_TYPE=Release
+    cmake --build "$build" -j 2
+    grep -q "wxrefund_DIR:PATH=$PREFIX/lib/cmake/wxrefund" "$build/CMakeCache.txt" ||
+        fail "CMake found wxrefund elsewhere than $PREFIX"
+    check_links "$build/quickstart_c" "$mode"
+    check_links "$build/quickstart_cpp" "$mode"
+    check_links "$build/quickstart_c_static" static
+    run "$build/quickstart_c"
+    run "$build/quickstart_cpp"
+    run "$build/quickstart_c_static"
+done
+
+echo
+echo "test-package-c.sh: $TOP passed installed (pkg-config shared and static, CMake shared and static, C++ through wxrefund::cpp); needs $GLIBC"

@@ -6,6 +6,12 @@
 #     fresh venv outside the repository, passes the Python tests, copied out of the source tree
 #     so that only the installed package can be imported (tests/test_package.py asserts it),
 #     with python3 and, when they are here, CPython 3.9 (the abi3 floor) and 3.13;
+#   - the aarch64 wheel, when DIST has one and qemu-user is here: pip installs it (for
+#     manylinux2014_aarch64, into a folder) and Debian bookworm's aarch64 CPython 3.11 runs the
+#     same tests under qemu-aarch64. Its root (debootstrap, about 230 MB, cached in
+#     target/wheels-build/arm64-root) needs debootstrap, installed with apt-get when missing;
+#     what cannot be had is reported as SKIPPED, a failing test fails. WXREFUND_TEST_AARCH64=0
+#     leaves it out;
 #   - with WXREFUND_SDIST_BUILD=1 also: `pip wheel` from the sdist in a fresh venv (a release
 #     compile, about 2 minutes on 2 cores), and the same tests against that wheel.
 # The tests run against target/debug/wxrefund-sim (built when missing), or WXREFUND_SIM.
@@ -126,6 +132,55 @@ for python in "${pythons[@]}"; do
     n=$((n + 1))
     run_tests "wheel$n" "$python" "$WHEEL"
 done
+
+# The aarch64 wheel under qemu-user, with an aarch64 Debian's own CPython.
+test_aarch64() { # WHEEL
+    local wheel=$1 root=$ROOT/target/wheels-build/arm64-root site=$TMP/aarch64-site d deb
+    step "aarch64: Debian bookworm's CPython 3.11 under qemu-aarch64, $(basename "$wheel")"
+    command -v qemu-aarch64 >/dev/null \
+        || { echo "SKIPPED: no qemu-aarch64 here (Debian: qemu-user)"; return 0; }
+    if [ ! -f "$root/.ready" ]; then
+        if ! command -v debootstrap >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get install -y -q debootstrap >/dev/null 2>&1 \
+                || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q debootstrap >/dev/null 2>&1; } || true
+        fi
+        command -v debootstrap >/dev/null \
+            || { echo "SKIPPED: no debootstrap (Debian: debootstrap) to make an aarch64 root"; return 0; }
+        rm -rf "$root"
+        # --foreign unpacks the base system only; Python's packages are downloaded beside it.
+        if ! debootstrap --arch=arm64 --foreign --variant=minbase \
+            --include=python3-minimal,libpython3.11-stdlib \
+            bookworm "$root" http://deb.debian.org/debian >"$TMP/debootstrap.log" 2>&1; then
+            echo "SKIPPED: debootstrap of an arm64 root failed: $(tail -1 "$TMP/debootstrap.log")"
+            rm -rf "$root"
+            return 0
+        fi
+        for deb in "$root"/var/cache/apt/archives/*.deb; do dpkg-deb -x "$deb" "$root"; done
+        # dpkg-deb -x replaces the merged-/usr links with folders: merge them back.
+        for d in bin sbin lib; do
+            if [ -d "$root/$d" ] && [ ! -L "$root/$d" ]; then
+                cp -a "$root/$d/." "$root/usr/$d/" && rm -rf "${root:?}/$d" && ln -s "usr/$d" "$root/$d"
+            fi
+        done
+        rm -rf "$root/var/cache/apt/archives"/*.deb
+        touch "$root/.ready"
+    fi
+    local python=(env QEMU_LD_PREFIX="$root" qemu-aarch64 "$root/usr/bin/python3.11")
+    "${python[@]}" -c 'import platform, sys; assert platform.machine() == "aarch64"; print("Python", sys.version.split()[0], platform.machine(), *platform.libc_ver())'
+    # pip installs for the emulated interpreter: the wheel's tags must fit manylinux2014_aarch64.
+    local pip=(python3 -m pip install --quiet --disable-pip-version-check --target "$site"
+        --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --only-binary :all:)
+    PIP_ROOT_USER_ACTION=ignore "${pip[@]}" "pytest==$PYTEST_VERSION"
+    PIP_ROOT_USER_ACTION=ignore "${pip[@]}" --no-index --no-deps "$wheel"
+    (cd "$TMP/tests" && env -u VIRTUAL_ENV PYTHONPATH="$site" PYTHONNOUSERSITE=1 \
+        WXREFUND_SIM="$SIM" WXREFUND_EXPECT_INSTALLED="$site" \
+        "${python[@]}" -m pytest -q -p no:cacheprovider .)
+}
+
+aarch64_wheels=("$DIST"/wxrefund-*-cp39-abi3-*manylinux*_aarch64.whl)
+if [ "$ARCH" != aarch64 ] && [ -f "${aarch64_wheels[0]}" ] && [ "${WXREFUND_TEST_AARCH64:-1}" != 0 ]; then
+    test_aarch64 "${aarch64_wheels[0]}"
+fi
 
 if [ "${WXREFUND_SDIST_BUILD:-0}" = 1 ]; then
     step "pip wheel from the sdist (fresh venv, release build)"

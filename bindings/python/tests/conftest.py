@@ -10,8 +10,18 @@ from typing import Callable, Dict, Iterator, List
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
-SIM = Path(os.environ.get("WXREFUND_SIM", ROOT / "target" / "debug" / "wxrefund-sim"))
+
+def _simulator() -> Path:
+    """WXREFUND_SIM, or the repository's target/debug/wxrefund-sim (these tests live in
+    bindings/python/tests); scripts/test-package-python.sh runs a copy of them elsewhere."""
+    if os.environ.get("WXREFUND_SIM"):
+        return Path(os.environ["WXREFUND_SIM"])
+    here = Path(__file__).resolve().parents
+    root = here[3] if len(here) > 3 else here[0]  # tests, python, bindings, the root
+    return root / "target" / "debug" / "wxrefund-sim"
+
+
+SIM = _simulator()
 
 
 class Sim:

@@ -33,7 +33,7 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 STAGING=$(mktemp -d)
 trap 'rm -rf "$STAGING"' EXIT
 
-# TRIPLE -> the tarball's platform name, and the GNU prefix of its binutils.
+# TRIPLE -> the tarball's platform name.
 platform_name() {
     case $1 in
         x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
@@ -42,26 +42,7 @@ platform_name() {
         *) return 1 ;;
     esac
 }
-gnu_prefix() {
-    case $1 in
-        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
-        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
-        armv7-unknown-linux-gnueabihf) echo arm-linux-gnueabihf ;;
-    esac
-}
-
-# strip_tool TRIPLE: a strip that understands the target's objects, or nothing.
-strip_tool() {
-    local cross
-    cross="$(gnu_prefix "$1")-strip"
-    if command -v "$cross" >/dev/null; then
-        echo "$cross"
-    elif [ "$1" = "$HOST" ] && command -v strip >/dev/null; then
-        echo strip
-    elif command -v llvm-strip >/dev/null; then
-        echo llvm-strip
-    fi
-}
+source scripts/targets.sh
 
 for triple in "${TRIPLES[@]}"; do
     name=$(platform_name "$triple") || {
@@ -78,7 +59,7 @@ for triple in "${TRIPLES[@]}"; do
     fi
 
     lib=$prefix/lib/libwxrefund.so.$VERSION
-    strip=$(strip_tool "$triple")
+    strip=$(strip_tool "$triple" "$HOST")
     if [ -n "$strip" ]; then
         "$strip" --strip-unneeded "$lib"
         "$strip" --strip-debug "$prefix/lib/libwxrefund.a"

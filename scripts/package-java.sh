@@ -62,13 +62,22 @@ mapfile -t FUNCTIONS < <(sed -n 's/.*static native .* \(wxrefund_[a-z_]*\)(.*/\1
     "$SRC/io/wxrefund/WxRefundNative.java" | sort -u)
 [ ${#FUNCTIONS[@]} -ge 9 ] || { echo "cannot read the mapped functions" >&2; exit 1; }
 
+source scripts/targets.sh
+HOST=$(rustc -vV | sed -n 's/^host: //p')
 NATIVES=()
-# bundle PREFIX LIBRARY MACHINE: copies LIBRARY to the jar's PREFIX/ after checking it.
+# bundle PREFIX LIBRARY MACHINE TRIPLE: copies LIBRARY, stripped as in the C tarballs, to
+# the jar's PREFIX/ after checking it.
 bundle() {
-    local prefix=$1 lib=$2 machine=$3 copy
+    local prefix=$1 lib=$2 machine=$3 triple=$4 copy strip
     copy="$WORK/classes/$prefix/libwxrefund.so"
     mkdir -p "$WORK/classes/$prefix"
     cp "$lib" "$copy" # check the copy: another build may rewrite $lib meanwhile
+    strip=$(strip_tool "$triple" "$HOST")
+    if [ -n "$strip" ]; then
+        "$strip" --strip-unneeded "$copy"
+    else
+        echo "warning: no strip for $triple; $prefix packed unstripped" >&2
+    fi
     # (Outputs are read whole: grep -q on a pipe under pipefail could fail on SIGPIPE.)
     local header symbols exported missing=()
     header=$(readelf -h "$copy")
@@ -100,13 +109,13 @@ bundle() {
     NATIVES+=("$prefix")
     printf 'native %-14s <- %s (%s bytes)\n' "$prefix" "$lib" "$(stat -c %s "$copy")"
 }
-bundle linux-x86-64 target/release/libwxrefund.so "Advanced Micro Devices X86-64"
+bundle linux-x86-64 target/release/libwxrefund.so "Advanced Micro Devices X86-64" "$HOST"
 for pair in aarch64-unknown-linux-gnu:linux-aarch64:AArch64 \
             armv7-unknown-linux-gnueabihf:linux-arm:ARM; do
     IFS=: read -r triple prefix machine <<<"$pair"
     lib=target/$triple/release/libwxrefund.so
     if [ -f "$lib" ]; then
-        bundle "$prefix" "$lib" "$machine"
+        bundle "$prefix" "$lib" "$machine" "$triple"
     else
         echo "native $prefix left out: no $lib (scripts/cross.sh builds it)"
     fi

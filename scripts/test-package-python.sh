@@ -75,9 +75,10 @@ ARCH=$(uname -m)
 wheels=("$DIST"/wxrefund-*-cp39-abi3-*manylinux*_"$ARCH".whl)
 { [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ]; } || fail "expected one $ARCH wheel in $DIST, found: ${wheels[*]}"
 WHEEL=${wheels[0]}
-sdists=("$DIST"/wxrefund-[0-9]*.[0-9]*.[0-9]*.tar.gz)
-{ [ ${#sdists[@]} -eq 1 ] && [ -f "${sdists[0]}" ]; } || fail "expected one sdist in $DIST, found: ${sdists[*]}"
-SDIST=${sdists[0]}
+# The C tarballs share the prefix (wxrefund-VERSION-TRIPLE.tar.gz): name the sdist exactly.
+VERSION=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' Cargo.toml | head -1)
+SDIST=$DIST/wxrefund-$VERSION.tar.gz
+[ -f "$SDIST" ] || fail "expected the sdist $SDIST"
 
 step "sdist"
 check_sdist "$SDIST"
@@ -146,11 +147,18 @@ test_aarch64() { # WHEEL
         fi
         command -v debootstrap >/dev/null \
             || { echo "SKIPPED: no debootstrap (Debian: debootstrap) to make an aarch64 root"; return 0; }
+        # The Debian mirror this machine's apt already uses.
+        local mirror
+        mirror=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null \
+            | sed -n 's|^URIs: *\([^ ]*/debian\)/*$|\1|p' | head -1)
+        [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 ~ /\/debian\/?$/ {print $2; exit}' \
+            /etc/apt/sources.list 2>/dev/null)
+        [ -n "$mirror" ] || { echo "SKIPPED: no Debian mirror in this machine's apt sources"; return 0; }
         rm -rf "$root"
         # --foreign unpacks the base system only; Python's packages are downloaded beside it.
         if ! debootstrap --arch=arm64 --foreign --variant=minbase \
             --include=python3-minimal,libpython3.11-stdlib \
-            bookworm "$root" http://deb.debian.org/debian >"$TMP/debootstrap.log" 2>&1; then
+            bookworm "$root" "$mirror" >"$TMP/debootstrap.log" 2>&1; then
             echo "SKIPPED: debootstrap of an arm64 root failed: $(tail -1 "$TMP/debootstrap.log")"
             rm -rf "$root"
             return 0

@@ -43,5 +43,11 @@ step "Python module"
 CARGO_TARGET_DIR=target/python cargo clippy --features python --lib -- -D warnings
 bash scripts/test-python.sh
 
+step "packages: every artifact into dist/ (scripts/dist.sh)"
+bash scripts/dist.sh dist
+
+step "packages: each artifact installed outside the repository (scripts/test-dist.sh)"
+bash scripts/test-dist.sh dist
+
 echo
 echo "all test steps passed"

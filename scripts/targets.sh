@@ -1,0 +1,23 @@
+# Sourced by the packaging scripts: what they need to know about each Linux target.
+
+# gnu_prefix TRIPLE: the GNU prefix of the target's binutils (aarch64-linux-gnu-strip, ...).
+gnu_prefix() {
+    case $1 in
+        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
+        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
+        armv7-unknown-linux-gnueabihf) echo arm-linux-gnueabihf ;;
+    esac
+}
+
+# strip_tool TRIPLE HOST: a strip that understands the target's objects, or nothing.
+strip_tool() {
+    local cross
+    cross="$(gnu_prefix "$1")-strip"
+    if command -v "$cross" >/dev/null; then
+        echo "$cross"
+    elif [ "$1" = "$2" ] && command -v strip >/dev/null; then
+        echo strip
+    elif command -v llvm-strip >/dev/null; then
+        echo llvm-strip
+    fi
+}

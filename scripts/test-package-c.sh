@@ -26,15 +26,7 @@ TOP=wxrefund-$VERSION-x86_64-linux-gnu
 TARBALL=$DIST/$TOP.tar.gz
 [ -f "$TARBALL" ] || { echo "test-package-c.sh: no $TARBALL (run scripts/package-c.sh $DIST)" >&2; exit 1; }
 
-missing=()
-command -v cmake >/dev/null || missing+=(cmake)
-command -v pkg-config >/dev/null || missing+=(pkg-config)
-if ((${#missing[@]})); then
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+bash scripts/install-deps.sh >/dev/null # cmake and pkg-config, when missing
 
 cargo build -p wxrefund-sim --bin wxrefund-sim
 SIM=$ROOT/target/debug/wxrefund-sim

@@ -68,6 +68,10 @@
 //! | `W20261122000003` | `4200000003202611220000000003` | 800 | 1 day ago | ABNORMAL |
 //! | `W20251101000001` | `4200000003202511010000000001` | 1000 | 400 days ago (refunds refused) | SUCCESS |
 //!
+//! More orders can be seeded from a JSON file with [`orders_file::OrderFile`]
+//! (`wxrefund-sim --orders FILE`); the [`orders_file`] module documents its format, and
+//! `sim/examples/orders.json` is an example.
+//!
 //! # WeCom
 //!
 //! The WeCom endpoints (PROTOCOL §6) take no `Authorization` header and send no
@@ -186,6 +190,7 @@ mod http;
 mod keys;
 mod ledger;
 mod notify;
+pub mod orders_file;
 mod server;
 mod wecom;
 

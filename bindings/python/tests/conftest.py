@@ -52,7 +52,7 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
         )
         started.append(process)
         assert process.stdout is not None
-        line = process.stdout.readline()  # the configuration, printed once ready
+        line = process.stdout.readline()  # the ready line, printed once the file is written
         if not line:
             raise RuntimeError(f"wxrefund-sim exited with {process.wait()}")
         return Sim(process, json.loads(config_path.read_text()))

@@ -56,17 +56,10 @@ fn chaos_run_reconciles_every_refund() {
     // Every recovery path the faults can lead to was taken. (A create that fails
     // `retryable` with a known outcome needs a request that certainly never left: a
     // refused connection or a failed token fetch, which the simulator does not provoke.)
-    for path in [
-        Path::AbsorbedByLibrary,
-        Path::TokenRenewedByLibrary,
-        Path::UnknownThenQuery,
-        Path::RateLimitedThenQuery,
-        Path::RateLimitedResend,
-        Path::VerificationFailedThenQuery,
-        Path::QueryFound,
-        Path::QueryNotFoundResend,
-        Path::QueryAgain,
-    ] {
+    for path in Path::ALL
+        .into_iter()
+        .filter(|path| *path != Path::RetryableResend)
+    {
         assert!(report.path(path) > 0, "never taken: {}", path.name());
     }
     // With the order guard on, resends met it and waited its `retry_after_secs`.

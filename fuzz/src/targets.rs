@@ -307,6 +307,19 @@ struct Answer {
 }
 
 impl Answer {
+    /// The answer of one call, taking (and freeing) the strings it returned.
+    ///
+    /// # Safety
+    /// `output` and `error` are NULL or strings the library returned and nobody freed.
+    unsafe fn take(status: Status, output: *mut c_char, error: *mut c_char) -> Answer {
+        Answer {
+            status,
+            // SAFETY: as promised by the caller.
+            output: unsafe { take_string(output) },
+            error: unsafe { take_string(error) },
+        }
+    }
+
     /// Panics on `PANIC`/`INTERNAL` or a broken ABI contract; returns the error JSON text
     /// (empty on success).
     fn check(&self, what: &str) -> String {
@@ -373,12 +386,7 @@ fn call(client: usize, input: &CStr, operation: Operation) -> Answer {
         )
     };
     // SAFETY: NULL or strings the library returned.
-    let (output, error) = unsafe { (take_string(output), take_string(error)) };
-    Answer {
-        status,
-        output,
-        error,
-    }
+    unsafe { Answer::take(status, output, error) }
 }
 
 /// `wxrefund_notification_parse` on `client`.
@@ -397,12 +405,7 @@ fn parse_notification(client: usize, headers: &CStr, body: &[u8]) -> Answer {
         )
     };
     // SAFETY: NULL or strings the library returned.
-    let (output, error) = unsafe { (take_string(output), take_string(error)) };
-    Answer {
-        status,
-        output,
-        error,
-    }
+    unsafe { Answer::take(status, output, error) }
 }
 
 /// A client from a configuration that must be valid (setup, not fuzzed).

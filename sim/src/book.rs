@@ -133,6 +133,8 @@ pub(crate) struct RefundRecord<O> {
     pub(crate) notify_url: Option<String>,
     pub(crate) created: SystemTime,
     pub(crate) order: O,
+    /// A final state forced by [`Book::settle_now`], with when it was forced.
+    pub(crate) forced: Option<(FinalStatus, SystemTime)>,
 }
 
 impl<O> RefundRecord<O> {
@@ -153,6 +155,7 @@ impl<O> RefundRecord<O> {
             notify_url: notify_url.map(str::to_string),
             created: now,
             order,
+            forced: None,
         }
     }
 }
@@ -421,6 +424,37 @@ impl<O: PaidOrder> Book<O> {
         self.refunds.get(out_refund_no)
     }
 
+    /// Settles a still-processing refund now into `status`. `None`: no such refund;
+    /// `Some(Err(stage))`: it is already final, in `stage`.
+    pub(crate) fn settle_now(
+        &mut self,
+        out_refund_no: &str,
+        status: FinalStatus,
+        now: SystemTime,
+    ) -> Option<Result<(), Stage>> {
+        let stage = self.stage(self.refunds.get(out_refund_no)?, now);
+        if stage != Stage::Processing {
+            return Some(Err(stage));
+        }
+        let record = self.refunds.get_mut(out_refund_no)?;
+        record.forced = Some((status, now));
+        Some(Ok(()))
+    }
+
+    /// Every order, sorted by `out_trade_no`.
+    pub(crate) fn orders(&self) -> Vec<&O> {
+        let mut orders: Vec<&O> = self.orders.values().collect();
+        orders.sort_by(|a, b| a.out_trade_no().cmp(b.out_trade_no()));
+        orders
+    }
+
+    /// Every refund, oldest first.
+    pub(crate) fn all_refunds(&self) -> Vec<&RefundRecord<O>> {
+        let mut refunds: Vec<&RefundRecord<O>> = self.refunds.values().collect();
+        refunds.sort_by(|a, b| (a.created, &a.refund_id).cmp(&(b.created, &b.refund_id)));
+        refunds
+    }
+
     /// The refund with this WeChat Pay refund id.
     pub(crate) fn refund_by_id(&self, refund_id: &str) -> Option<&RefundRecord<O>> {
         self.by_refund_id
@@ -470,6 +504,13 @@ impl<O: PaidOrder> Book<O> {
     /// Stage at `now`: processing until `settle_after` has passed, then the order's final
     /// state.
     pub(crate) fn stage(&self, record: &RefundRecord<O>, now: SystemTime) -> Stage {
+        if let Some((status, at)) = record.forced {
+            return match status {
+                FinalStatus::Success => Stage::Success(at),
+                FinalStatus::Closed => Stage::Closed,
+                FinalStatus::Abnormal => Stage::Abnormal,
+            };
+        }
         let elapsed = now.duration_since(record.created).unwrap_or_default();
         if elapsed < self.settle_after {
             return Stage::Processing;

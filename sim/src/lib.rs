@@ -167,6 +167,20 @@
 //!
 //! Misbehaving notifications are queued with [`Simulator::inject_notification`].
 //!
+//! # Control API
+//!
+//! The same port serves a JSON control API under `/_sim/`, to requests whose `Host` is a
+//! loopback name only (403 otherwise), described by the OpenAPI document `sim/openapi.json`
+//! (also at `GET /_sim/openapi.json`): `POST /_sim/orders`, `/_sim/faults`,
+//! `/_sim/refunds/{out_refund_no}/settle`, `/_sim/clock`, `/_sim/certificates/rotate`,
+//! `/_sim/wecom/tokens/revoke`, `/_sim/notifications/faults` and `/_sim/reset`;
+//! `GET /_sim/state` and `/_sim/requests`. Each has its method here: [`Simulator::add_order`]
+//! and its siblings, [`Simulator::inject`], [`Simulator::settle_now`],
+//! [`Simulator::set_clock_skew`], [`Simulator::rotate_platform_certificate`],
+//! [`Simulator::revoke_wecom_tokens`], [`Simulator::inject_notification`],
+//! [`Simulator::reset`], [`Simulator::state`] and [`Simulator::request_log`]. Control
+//! requests are not refund requests: they take no fault and are not logged or counted.
+//!
 //! # Example
 //!
 //! ```
@@ -183,6 +197,7 @@ mod auth;
 mod book;
 mod certs;
 mod clock;
+mod control;
 mod error;
 mod fields;
 mod global;
@@ -194,6 +209,7 @@ pub mod orders_file;
 mod server;
 mod wecom;
 
+pub use control::SettleError;
 pub use notify::{Delivery, NotifyFault};
 
 /// WeCom callback cryptography, as the simulator sends callbacks: for tests and
@@ -205,7 +221,7 @@ pub mod wecom_callback {
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
@@ -219,6 +235,7 @@ use crate::keys::{
 };
 use crate::ledger::Ledger;
 use crate::notify::Outbox;
+use crate::orders_file::OrderFile;
 use crate::server::{lock, Shared};
 use crate::wecom::{TokenStore, WeComLedger};
 
@@ -517,32 +534,53 @@ fn demo_global_orders() -> Vec<GlobalOrder> {
     ]
 }
 
+/// Fresh ledgers of the three families holding the demo orders (when the options seed
+/// them) and then `extra`.
+pub(crate) fn seeded_ledgers(
+    options: &SimOptions,
+    extra: &OrderFile,
+) -> (Ledger, GlobalLedger, WeComLedger) {
+    let mut ledger = Ledger::new(options.settle_after, options.enforce_order_spacing);
+    let mut global = GlobalLedger::new(options.settle_after, options.enforce_order_spacing);
+    let mut wecom = WeComLedger::new(options.settle_after, options.wecom_order_spacing);
+    if options.seed_demo_orders {
+        demo_orders().into_iter().for_each(|o| ledger.add_order(o));
+        demo_global_orders()
+            .into_iter()
+            .for_each(|o| global.add_order(o));
+        wecom::demo_orders()
+            .into_iter()
+            .for_each(|o| wecom.add_order(o));
+    }
+    extra
+        .domestic
+        .iter()
+        .for_each(|o| ledger.add_order(o.clone()));
+    extra
+        .global
+        .iter()
+        .for_each(|o| global.add_order(o.clone()));
+    extra.wecom.iter().for_each(|o| wecom.add_order(o.clone()));
+    (ledger, global, wecom)
+}
+
 impl Simulator {
     /// Binds `127.0.0.1:<port>` and starts serving in background threads.
     pub fn start(options: SimOptions) -> io::Result<Simulator> {
         let keys = Keys::load()?;
         let listener = TcpListener::bind(("127.0.0.1", options.port))?;
         let addr = listener.local_addr()?;
-        let mut ledger = Ledger::new(options.settle_after, options.enforce_order_spacing);
-        let mut global = GlobalLedger::new(options.settle_after, options.enforce_order_spacing);
-        let mut wecom = WeComLedger::new(options.settle_after, options.wecom_order_spacing);
-        if options.seed_demo_orders {
-            for order in demo_orders() {
-                ledger.add_order(order);
-            }
-            for order in demo_global_orders() {
-                global.add_order(order);
-            }
-            for order in wecom::demo_orders() {
-                wecom.add_order(order);
-            }
-        }
+        let (ledger, global, wecom) = seeded_ledgers(&options, &OrderFile::default());
         let shared = Arc::new(Shared {
             keys,
             verification: options.verification,
             ledger: Mutex::new(ledger),
             global: Mutex::new(global),
             wecom: Mutex::new(wecom),
+            seed: Mutex::new(OrderFile::default()),
+            clock_skew: AtomicI64::new(0),
+            request_log: Mutex::new(VecDeque::new()),
+            request_seq: AtomicU64::new(0),
             wecom_tokens: Mutex::new(TokenStore::new(options.wecom_token_lifetime)),
             faults: Mutex::new(VecDeque::new()),
             refund_requests: AtomicUsize::new(0),
@@ -550,6 +588,7 @@ impl Simulator {
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
             notify: Outbox::new(&options)?,
+            options: options.clone(),
         });
         let notify_thread = notify::spawn(Arc::clone(&shared))?;
         let mut simulator = Simulator {
@@ -720,6 +759,65 @@ impl Simulator {
     /// `/v3/certificates` then lists both certificates.
     pub fn rotate_platform_certificate(&self) {
         self.shared.rotated.store(true, Ordering::SeqCst);
+    }
+
+    /// Adds the orders of an orders file and makes them part of the seeded start state
+    /// that [`Simulator::reset`] returns to (what `wxrefund-sim --orders FILE` does).
+    pub fn seed_orders(&self, orders: &OrderFile) {
+        {
+            let mut seed = lock(&self.shared.seed);
+            seed.domestic.extend(orders.domestic.iter().cloned());
+            seed.global.extend(orders.global.iter().cloned());
+            seed.wecom.extend(orders.wecom.iter().cloned());
+        }
+        orders.clone().add_to(self);
+    }
+
+    /// Settles the refund `out_refund_no` (of any family) into `status` now, instead of
+    /// after [`SimOptions::settle_after`]; queries show the new state at once and its
+    /// notification follows as usual. Success time is now.
+    pub fn settle_now(&self, out_refund_no: &str, status: FinalStatus) -> Result<(), SettleError> {
+        self.shared.settle_now(out_refund_no, status)
+    }
+
+    /// Shifts the clock of every signature the simulator makes (`Wechatpay-Timestamp` of
+    /// answers and notifications, WeCom callbacks' `timestamp`) by `secs` seconds from now
+    /// on; 0 restores it. Adds to a [`Fault::ClockSkew`].
+    pub fn set_clock_skew(&self, secs: i64) {
+        self.shared.clock_skew.store(secs, Ordering::SeqCst);
+    }
+
+    /// The current clock skew set with [`Simulator::set_clock_skew`].
+    pub fn clock_skew(&self) -> i64 {
+        self.shared.clock_skew.load(Ordering::SeqCst)
+    }
+
+    /// The last requests on the platform endpoints (not the `/_sim/` control API), oldest
+    /// first, at most 1,000: each an object with `seq`, `method`, `path` (the target with
+    /// `access_token` and `corpsecret` values masked as `***`), `status` (`null` when the
+    /// connection was dropped), `body_sha256` (hex SHA-256 of the request body, to see
+    /// that a retry resent the same bytes) and `verdict` (`ok`, `signature_invalid`, `token_expired`,
+    /// `token_invalid`, `token_missing`, `fault:KIND`, `not_found`, `method_not_allowed`
+    /// or `error:CODE`).
+    pub fn request_log(&self) -> Vec<Value> {
+        lock(&self.shared.request_log).iter().cloned().collect()
+    }
+
+    /// Back to the seeded start state: orders as at start (demo orders and
+    /// [`Simulator::seed_orders`]), no refunds, no queued faults of either kind, no clock
+    /// skew, the original platform certificate, no WeCom tokens, empty delivery and request
+    /// logs and a zero [`Simulator::request_count`]. Notifications already pending are
+    /// still delivered.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// A snapshot of the simulator as `GET /_sim/state` shows it: `orders` and `refunds`
+    /// per family (`domestic`, `global`, `wecom`; refunds as their query shows them, with
+    /// `out_trade_no`), `deliveries`, queued `faults` and `notification_faults`,
+    /// `clock_skew_secs`, `certificate_rotated` and `request_count`.
+    pub fn state(&self) -> Value {
+        self.shared.state()
     }
 
     /// The merchant's private key (PKCS#8 PEM) the simulator expects requests signed with.

@@ -35,6 +35,11 @@ stdout gets one line:
 Without --config-out the configuration JSON is printed on one stdout line. Status lines go \
 to stderr.
 
+A JSON control API for tests (add orders, queue faults, settle refunds, skew the clock, \
+rotate the certificate, revoke WeCom tokens, read state and the request log, reset) is \
+served on the same port under /_sim/, to loopback clients only; GET /_sim/openapi.json \
+describes it.
+
 --orders FILE seeds orders, in addition to the demo orders, from a JSON object with up to \
 three arrays:
   {\"domestic\": [{\"out_trade_no\": \"T1\", \"transaction_id\": \"4200000001\", \"total\": 10000,
@@ -267,7 +272,7 @@ fn run(args: Args, orders: Option<OrderFile>) -> io::Result<()> {
             orders.wecom.len(),
             args.orders.as_deref().unwrap_or(Path::new("")).display()
         );
-        orders.add_to(&sim);
+        sim.seed_orders(&orders);
     }
     let config = match args.printed {
         Printed::Domestic => sim.client_config(),

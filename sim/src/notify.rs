@@ -146,6 +146,17 @@ impl Outbox {
         lock(&self.log).clone()
     }
 
+    /// Forgets queued faults and the delivery log.
+    pub(crate) fn clear(&self) {
+        lock(&self.faults).clear();
+        lock(&self.log).clear();
+    }
+
+    /// The queued faults, each with how many more notifications it applies to.
+    pub(crate) fn pending_faults(&self) -> Vec<(NotifyFault, usize)> {
+        lock(&self.faults).iter().copied().collect()
+    }
+
     fn record(&self, delivery: Delivery) {
         lock(&self.log).push(delivery);
     }
@@ -542,7 +553,8 @@ impl Notification {
         message: &[u8],
         encrypted: &str,
     ) -> Request {
-        let now = epoch_secs(SystemTime::now());
+        let now =
+            epoch_secs(SystemTime::now()).saturating_add(shared.clock_skew.load(Ordering::SeqCst));
         let timestamp = match fault {
             Some(NotifyFault::Stale) => now.saturating_sub(STALE_SECS),
             _ => now,

@@ -194,7 +194,7 @@ impl OrderFile {
         Self::parse_at(text, SystemTime::now()).map_err(|e| format!("{name}: {e}"))
     }
 
-    fn parse_at(text: &str, now: SystemTime) -> Result<OrderFile, String> {
+    pub(crate) fn parse_at(text: &str, now: SystemTime) -> Result<OrderFile, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         let Some(top) = value.as_object() else {
             return Err(

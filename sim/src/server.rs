@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
@@ -64,6 +64,15 @@ pub(crate) struct Shared {
     pub(crate) connections: Mutex<HashMap<u64, TcpStream>>,
     /// Refund notifications: settings, queued faults and the delivery log.
     pub(crate) notify: Outbox,
+    /// The options the simulator started with, for [`crate::Simulator::reset`].
+    pub(crate) options: crate::SimOptions,
+    /// Orders seeded on top of the demo orders, for [`crate::Simulator::reset`].
+    pub(crate) seed: Mutex<crate::orders_file::OrderFile>,
+    /// Seconds added to every signing timestamp.
+    pub(crate) clock_skew: AtomicI64,
+    /// The last requests on the platform endpoints (see [`crate::Simulator::request_log`]).
+    pub(crate) request_log: Mutex<VecDeque<Value>>,
+    pub(crate) request_seq: AtomicU64,
 }
 
 /// Takes one use of the fault at the front of a queue of (fault, remaining uses).
@@ -158,11 +167,11 @@ impl Shared {
         take_fault(&self.faults)
     }
 
-    /// Handles one request end to end.
-    fn handle(&self, request: &Request) -> Outcome {
+    /// Handles one request end to end; `verdict` receives its request-log verdict.
+    fn handle(&self, request: &Request, verdict: &mut String) -> Outcome {
         let path = request.path();
         if let Some(endpoint) = Endpoint::for_path(path) {
-            return self.handle_wecom(request, endpoint);
+            return self.handle_wecom(request, endpoint, verdict);
         }
         let fault = if is_refund_endpoint(path) {
             self.refund_request()
@@ -177,6 +186,16 @@ impl Shared {
                 "频率限制，请降低申请频率后重试",
             )),
             _ => self.process(request, route(&request.method, path)),
+        };
+        *verdict = match (&fault, &result) {
+            (Some(fault), _) => format!("fault:{}", fault_kind(fault)),
+            (None, Ok(_)) => "ok".to_string(),
+            (None, Err(e)) => match e.code {
+                "SIGN_ERROR" => "signature_invalid".to_string(),
+                "NOT_FOUND" => "not_found".to_string(),
+                _ if e.status == 405 => "method_not_allowed".to_string(),
+                code => format!("error:{code}"),
+            },
         };
         let (status, body) = match result {
             Ok(body) => (200, body),
@@ -193,8 +212,13 @@ impl Shared {
 
     /// Handles a WeCom request: method, then token, then (only with a valid token) faults
     /// and the endpoint. Answers are unsigned and HTTP 200 but for a wrong method.
-    fn handle_wecom(&self, request: &Request, endpoint: Endpoint) -> Outcome {
+    fn handle_wecom(&self, request: &Request, endpoint: Endpoint, verdict: &mut String) -> Outcome {
+        let wecom_verdict = |result: &Result<Value, WeComError>| match result {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("error:{}", e.errcode),
+        };
         if request.method != endpoint.method() {
+            *verdict = "method_not_allowed".to_string();
             let body = WeComError::wrong_method(endpoint).body();
             return Outcome::Reply(json_response(405, &body), None);
         }
@@ -202,12 +226,20 @@ impl Shared {
         let query = request.query();
         let api = match endpoint {
             Endpoint::GetToken => {
-                let answer = wecom::answer(lock(&self.wecom_tokens).gettoken(query, now));
+                let result = lock(&self.wecom_tokens).gettoken(query, now);
+                *verdict = wecom_verdict(&result);
+                let answer = wecom::answer(result);
                 return Outcome::Reply(json_response(200, &answer), None);
             }
             Endpoint::Api(api) => api,
         };
         if let Err(e) = lock(&self.wecom_tokens).check(query, now) {
+            *verdict = match e.errcode {
+                42001 => "token_expired".to_string(),
+                40014 => "token_invalid".to_string(),
+                41001 => "token_missing".to_string(),
+                code => format!("error:{code}"),
+            };
             return Outcome::Reply(json_response(200, &e.body()), None);
         }
         let fault = self.refund_request();
@@ -216,6 +248,10 @@ impl Shared {
             Some(Fault::RateLimited) => Err(WeComError::rate_limited()),
             // The signature faults and clock skew have nothing to act on: no signature.
             _ => lock(&self.wecom).serve(api, &request.body, now),
+        };
+        *verdict = match &fault {
+            Some(fault) => format!("fault:{}", fault_kind(fault)),
+            None => wecom_verdict(&result),
         };
         deliver(fault, json_response(200, &wecom::answer(result)))
     }
@@ -354,7 +390,8 @@ impl Shared {
         let skew = match fault {
             Some(Fault::ClockSkew(secs)) => *secs,
             _ => 0,
-        };
+        }
+        .saturating_add(self.clock_skew.load(Ordering::SeqCst));
         let timestamp = epoch_secs(SystemTime::now()).saturating_add(skew);
         let nonce = random_alnum(32);
         let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
@@ -395,8 +432,22 @@ fn deliver(fault: Option<Fault>, response: Response) -> Outcome {
     }
 }
 
+/// The name of a fault's kind, as the control API spells it.
+pub(crate) fn fault_kind(fault: &Fault) -> &'static str {
+    match fault {
+        Fault::SystemError => "SYSTEM_ERROR",
+        Fault::RateLimited => "RATE_LIMITED",
+        Fault::Delay(_) => "DELAY",
+        Fault::DropAfterCommit => "DROP_AFTER_COMMIT",
+        Fault::BadSignature => "BAD_SIGNATURE",
+        Fault::ProbeSignature => "PROBE_SIGNATURE",
+        Fault::Unsigned => "UNSIGNED",
+        Fault::ClockSkew(_) => "CLOCK_SKEW",
+    }
+}
+
 /// An unsigned JSON response with the headers every answer carries.
-fn json_response(status: u16, body: &Value) -> Response {
+pub(crate) fn json_response(status: u16, body: &Value) -> Response {
     Response {
         status,
         headers: vec![
@@ -478,7 +529,23 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
                 return http::write_response(&mut writer, &response, false);
             }
         };
-        match shared.handle(&request) {
+        let path = request.path();
+        if path == "/_sim" || path.starts_with("/_sim/") {
+            let response = crate::control::handle(shared, &request);
+            http::write_response(&mut writer, &response, request.keep_alive)?;
+            if !request.keep_alive {
+                return Ok(());
+            }
+            continue;
+        }
+        let mut verdict = String::new();
+        let outcome = shared.handle(&request, &mut verdict);
+        let status = match &outcome {
+            Outcome::Reply(response, _) => Some(response.status),
+            Outcome::Drop => None,
+        };
+        shared.log_request(&request, status, verdict);
+        match outcome {
             Outcome::Reply(response, delay) => {
                 if let Some(delay) = delay {
                     thread::sleep(delay);

@@ -30,7 +30,10 @@ for _ in $(seq 100); do
 done
 base_url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["base_url"])' "$work/config.json")
 
-"$VENV/bin/schemathesis" run "$base_url/_sim/openapi.json" \
+# From the scratch directory, so schemathesis's .schemathesis/ cache stays out of the tree.
+root=$PWD
+cd "$work"
+"$root/$VENV/bin/schemathesis" run "$base_url/_sim/openapi.json" \
     --checks not_a_server_error,response_schema_conformance \
     --max-examples 20 \
     --request-timeout 5 \

@@ -410,6 +410,19 @@ fn dispatch(shared: &Shared, request: &Request) -> Answer {
             Ok((200, json!({"revoked": true})))
         }),
         ["_sim", "notifications", "faults"] => post(&|| add_notify_fault(shared, &body(request)?)),
+        ["_sim", "notifications", id, "redeliver"] => post(&|| {
+            empty_body(request)?;
+            let id = percent_decode(id).unwrap_or_default();
+            if shared.notify.request_redelivery(&id) {
+                Ok((202, json!({"id": id})))
+            } else {
+                Err(Bad {
+                    status: 404,
+                    error: format!("no notification {id:?}"),
+                    field: Some("id".into()),
+                })
+            }
+        }),
         ["_sim", "state"] => get(&|| Ok((200, shared.state()))),
         ["_sim", "requests"] => get(&|| {
             let log: VecDeque<Value> = lock(&shared.request_log).clone();

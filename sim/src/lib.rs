@@ -173,11 +173,13 @@
 //! loopback name only (403 otherwise), described by the OpenAPI document `sim/openapi.json`
 //! (also at `GET /_sim/openapi.json`): `POST /_sim/orders`, `/_sim/faults`,
 //! `/_sim/refunds/{out_refund_no}/settle`, `/_sim/clock`, `/_sim/certificates/rotate`,
-//! `/_sim/wecom/tokens/revoke`, `/_sim/notifications/faults` and `/_sim/reset`;
+//! `/_sim/wecom/tokens/revoke`, `/_sim/notifications/faults`,
+//! `/_sim/notifications/{id}/redeliver` and `/_sim/reset`;
 //! `GET /_sim/state` and `/_sim/requests`. Each has its method here: [`Simulator::add_order`]
 //! and its siblings, [`Simulator::inject`], [`Simulator::settle_now`],
 //! [`Simulator::set_clock_skew`], [`Simulator::rotate_platform_certificate`],
 //! [`Simulator::revoke_wecom_tokens`], [`Simulator::inject_notification`],
+//! [`Simulator::redeliver_notification`],
 //! [`Simulator::reset`], [`Simulator::state`] and [`Simulator::request_log`]. Control
 //! requests are not refund requests: they take no fault and are not logged or counted.
 //!
@@ -748,6 +750,16 @@ impl Simulator {
     /// [`NotifyFault`].
     pub fn inject_notification(&self, fault: NotifyFault, times: usize) {
         self.shared.notify.inject(fault, times);
+    }
+
+    /// Asks for one more delivery attempt of the notification with envelope `id` (see
+    /// [`Delivery::id`]) now, freshly signed; it happens within a notifier tick. When it is
+    /// not acknowledged the redelivery schedule goes on from where it stopped. `false`:
+    /// no notification with this id was queued for delivery (refused URLs never are), or
+    /// it was before a [`Simulator::reset`]. Only the last 1,000 finished notifications
+    /// are kept: an older one is not redelivered.
+    pub fn redeliver_notification(&self, id: &str) -> bool {
+        self.shared.notify.request_redelivery(id)
     }
 
     /// Every notification delivery attempt so far, in order, failed ones included.

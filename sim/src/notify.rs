@@ -29,6 +29,8 @@ use post::{with_query, Target};
 
 /// How often the notifier looks for settled refunds and due deliveries.
 const TICK: Duration = Duration::from_millis(20);
+/// How many finished notifications are kept for [`Outbox::request_redelivery`].
+const MAX_FINISHED: usize = 1000;
 /// The platform redelivers at most this many times.
 const MAX_RETRIES: usize = 15;
 /// The platform's redelivery delays in seconds (PROTOCOL §3.4).
@@ -111,6 +113,10 @@ pub(crate) struct Outbox {
     /// Pending faults, each with how many more notifications it applies to.
     faults: Mutex<VecDeque<(NotifyFault, usize)>>,
     log: Mutex<Vec<Delivery>>,
+    /// Ids of the notifications the notifier holds (those it ever tried to deliver).
+    known: Mutex<std::collections::HashSet<String>>,
+    /// Ids whose redelivery was asked for, not yet picked up by the notifier.
+    redeliver: Mutex<Vec<String>>,
     /// APIv3 attempts signed so far: in `Both` mode the odd ones use the public key.
     signed: AtomicUsize,
 }
@@ -130,6 +136,8 @@ impl Outbox {
             wecom_key: callback::aes_key(ENCODING_AES_KEY)?,
             faults: Mutex::new(VecDeque::new()),
             log: Mutex::new(Vec::new()),
+            known: Mutex::new(std::collections::HashSet::new()),
+            redeliver: Mutex::new(Vec::new()),
             signed: AtomicUsize::new(0),
         })
     }
@@ -150,6 +158,18 @@ impl Outbox {
     pub(crate) fn clear(&self) {
         lock(&self.faults).clear();
         lock(&self.log).clear();
+        lock(&self.known).clear();
+        lock(&self.redeliver).clear();
+    }
+
+    /// Asks for one more attempt of notification `id` now; `false` when no notification
+    /// with this id was ever delivered (or it is from before a reset).
+    pub(crate) fn request_redelivery(&self, id: &str) -> bool {
+        if !lock(&self.known).contains(id) {
+            return false;
+        }
+        lock(&self.redeliver).push(id.to_string());
+        true
     }
 
     /// The queued faults, each with how many more notifications it applies to.
@@ -173,9 +193,32 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
 fn run(shared: &Shared) {
     let stopping = || shared.stopping.load(Ordering::SeqCst);
     let mut queue: Vec<Notification> = Vec::new();
+    // Finished notifications, newest last, kept for redelivery on request.
+    let mut done: VecDeque<Notification> = VecDeque::new();
     while !stopping() {
         queue.extend(announce_settled(shared));
-        queue.retain_mut(|n| stopping() || n.due > Instant::now() || n.attempt(shared));
+        for id in std::mem::take(&mut *lock(&shared.notify.redeliver)) {
+            if let Some(n) = queue.iter_mut().find(|n| n.id == id) {
+                n.due = Instant::now();
+            } else if let Some(at) = done.iter().position(|n| n.id == id) {
+                if let Some(mut n) = done.remove(at) {
+                    n.due = Instant::now();
+                    queue.push(n);
+                }
+            }
+        }
+        let mut pending = Vec::with_capacity(queue.len());
+        for mut n in queue.drain(..) {
+            if stopping() || n.due > Instant::now() || n.attempt(shared) {
+                pending.push(n);
+            } else {
+                if done.len() >= MAX_FINISHED {
+                    done.pop_front();
+                }
+                done.push_back(n);
+            }
+        }
+        queue = pending;
         thread::park_timeout(TICK);
     }
 }
@@ -401,6 +444,7 @@ impl Notification {
                 return None;
             }
         };
+        lock(&shared.notify.known).insert(id.clone());
         Some(Notification {
             created: now,
             url,

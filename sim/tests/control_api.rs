@@ -373,3 +373,94 @@ fn bad_input_names_the_field() {
     let (status, answer) = call(&sim, "POST", "/_sim/faults", Some(&json!([1])));
     assert_eq!((status, &answer["field"]), (400, &json!("body")));
 }
+
+/// A receiver that acknowledges every POST with 200; the port it listens on.
+fn acknowledging_receiver() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    break;
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn notifications_are_redelivered_on_request() {
+    let port = acknowledging_receiver();
+    let sim = Simulator::start(SimOptions {
+        settle_after: Duration::from_secs(600),
+        wecom_order_spacing: Duration::ZERO,
+        wecom_callback_url: Some(format!("http://127.0.0.1:{port}/callback")),
+        ..SimOptions::default()
+    })
+    .expect("start");
+    client(&sim.wecom_client_config())
+        .create_refund_json(
+            r#"{"out_trade_no":"W20261122000001","out_refund_no":"WNOTIFY001","amount":{"refund":100,"total":10000,"currency":"CNY"}}"#,
+        )
+        .expect("wecom refund");
+    let settle = json!({"status": "SUCCESS"});
+    assert_eq!(
+        call(
+            &sim,
+            "POST",
+            "/_sim/refunds/WNOTIFY001/settle",
+            Some(&settle)
+        )
+        .0,
+        200
+    );
+    let wait_for = |n: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while sim.deliveries().len() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sim.deliveries()
+    };
+    let first = wait_for(1);
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].status, Some(200));
+    let id = first[0].id.clone();
+
+    let (status, body) = call(
+        &sim,
+        "POST",
+        &format!("/_sim/notifications/{id}/redeliver"),
+        None,
+    );
+    assert_eq!((status, &body["id"]), (202, &json!(id)));
+    let both = wait_for(2);
+    assert_eq!(both.len(), 2);
+    assert_eq!(
+        (&both[1].id, both[1].attempt, both[1].status),
+        (&id, 2, Some(200))
+    );
+    assert_ne!(both[1].url, both[0].url, "fresh timestamp and nonce");
+    let (_, state) = call(&sim, "GET", "/_sim/state", None);
+    assert_eq!(state["deliveries"].as_array().map(Vec::len), Some(2));
+
+    let (status, body) = call(&sim, "POST", "/_sim/notifications/EV-nope/redeliver", None);
+    assert_eq!((status, &body["field"]), (404, &json!("id")));
+}

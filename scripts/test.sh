@@ -30,6 +30,9 @@ bash packaging/check-rust-dependent.sh
 step "Rust unit and integration tests"
 cargo test --workspace
 
+step "simulator control API against its OpenAPI document (schemathesis)"
+bash scripts/test-sim-api.sh
+
 step "C programs under valgrind"
 bash scripts/test-c.sh
 

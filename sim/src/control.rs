@@ -344,12 +344,39 @@ pub(crate) fn handle(shared: &Shared, request: &Request) -> Response {
             error: "the control API only answers requests for a loopback host".into(),
             field: Some("Host".into()),
         })
+    } else if request.path() == "/_sim/console" && request.method == "GET" {
+        return console_response();
     } else {
         dispatch(shared, request)
     };
     match result {
         Ok((status, body)) => json_response(status, &body),
         Err(e) => json_response(e.status, &json!({"error": e.error, "field": e.field})),
+    }
+}
+
+/// The manual-testing console page (`GET /_sim/console`): self-contained HTML that uses
+/// only the control API, under a Content-Security-Policy allowing 'self' and inline code.
+const CONSOLE_HTML: &str = include_str!("../console/index.html");
+
+fn console_response() -> Response {
+    let csp = "default-src 'self'; script-src 'self' 'unsafe-inline'; \
+               style-src 'self' 'unsafe-inline'; base-uri 'none'; form-action 'none'; \
+               frame-ancestors 'none'";
+    let headers = [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Security-Policy", csp),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cache-Control", "no-store"),
+    ];
+    Response {
+        status: 200,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
+        body: CONSOLE_HTML.as_bytes().to_vec(),
     }
 }
 
@@ -423,6 +450,8 @@ fn dispatch(shared: &Shared, request: &Request) -> Answer {
                 })
             }
         }),
+        // GET is answered by `handle` (HTML, not JSON).
+        ["_sim", "console"] => Err(not_allowed("GET")),
         ["_sim", "state"] => get(&|| Ok((200, shared.state()))),
         ["_sim", "requests"] => get(&|| {
             let log: VecDeque<Value> = lock(&shared.request_log).clone();
@@ -654,6 +683,27 @@ mod tests {
         ] {
             assert!(!loopback_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn the_console_is_self_contained_html_under_a_strict_csp() {
+        let page = console_response();
+        assert_eq!(page.status, 200);
+        let header = |name: &str| {
+            page.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert!(header("Content-Type").starts_with("text/html"));
+        let csp = header("Content-Security-Policy");
+        assert!(csp.starts_with("default-src 'self';"), "{csp}");
+        assert!(!csp.contains("http") && !csp.contains('*'), "{csp}");
+        let html = String::from_utf8(page.body).expect("UTF-8");
+        assert!(!html.contains("innerHTML") && !html.contains("//cdn"));
+        let doc: Value = serde_json::from_str(OPENAPI).expect("JSON");
+        assert!(doc["paths"]["/_sim/console"]["get"].is_object());
     }
 
     #[test]

@@ -33,6 +33,9 @@ cargo test --workspace
 step "simulator control API against its OpenAPI document (schemathesis)"
 bash scripts/test-sim-api.sh
 
+step "simulator console page in headless Chromium"
+bash scripts/test-sim-console.sh
+
 step "C programs under valgrind"
 bash scripts/test-c.sh
 

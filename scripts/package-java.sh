@@ -8,6 +8,10 @@
 #   wxrefund-VERSION-sources.jar  the Java sources
 #   wxrefund-VERSION-javadoc.jar  javadoc -Xdoclint:all --release 8
 #   wxrefund-VERSION.pom          bindings/java/pom.xml
+#   wxrefund-VERSION-testing.jar  io.wxrefund.testing (Simulator, --release 8, from
+#                                 bindings/java/src/testing) and the stripped x86-64
+#                                 wxrefund-sim (cargo build --release -p wxrefund-sim) under
+#                                 io/wxrefund/testing/linux-x86-64/; for tests only
 # The jar needs nothing but JNA on the classpath. The x86-64 library is built here
 # (cargo build --release -p wxrefund, never with the python feature); the ARM ones are taken
 # from target/<triple>/release when scripts/cross.sh has built them. No Maven needed.
@@ -166,11 +170,28 @@ TZ=UTC jar --create --file "$DIST/wxrefund-$VERSION-javadoc.jar" --date "$DATE" 
     -C "$WORK/javadoc" .
 cp "$POM" "$DIST/wxrefund-$VERSION.pom"
 
+# --- the testing jar: the Simulator helper and the x86-64 simulator binary ----------------
+TESTING_SRC=bindings/java/src/testing/java
+mkdir -p "$WORK/testing/io/wxrefund/testing/linux-x86-64"
+cargo build --release -p wxrefund-sim --bin wxrefund-sim
+SIM_COPY="$WORK/testing/io/wxrefund/testing/linux-x86-64/wxrefund-sim"
+cp target/release/wxrefund-sim "$SIM_COPY"
+strip "$SIM_COPY"
+grep -q "Machine: *Advanced Micro Devices X86-64\$" <<<"$(readelf -h "$SIM_COPY")" \
+    || { echo "target/release/wxrefund-sim is not an x86-64 binary" >&2; exit 1; }
+javac -g -Xlint:all -Werror -Xdoclint:all/protected --release 8 -encoding UTF-8 \
+    -cp "$WORK/classes:$JNA" -d "$WORK/testing" $(find "$TESTING_SRC" -name '*.java' | sort)
+printf 'Automatic-Module-Name: io.wxrefund.testing\nImplementation-Title: wxrefund-testing\nImplementation-Version: %s\n' \
+    "$VERSION" > "$WORK/TESTING.MF"
+rm -f "$DIST/wxrefund-$VERSION-testing.jar"
+TZ=UTC jar --create --file "$DIST/wxrefund-$VERSION-testing.jar" --manifest "$WORK/TESTING.MF" \
+    --date "$DATE" -C "$WORK/testing" .
+
 echo
 echo "natives in the jar: ${NATIVES[*]}"
 unzip -l "$JAR" | grep -E 'libwxrefund|\.class$|META-INF/(MANIFEST|maven/.*/pom)' \
     | awk '{printf "  %10s  %s\n", $1, $4}'
 for file in "$JAR" "$DIST/wxrefund-$VERSION-sources.jar" "$DIST/wxrefund-$VERSION-javadoc.jar" \
-            "$DIST/wxrefund-$VERSION.pom"; do
+            "$DIST/wxrefund-$VERSION.pom" "$DIST/wxrefund-$VERSION-testing.jar"; do
     printf '%10s  %s\n' "$(stat -c %s "$file")" "$file"
 done

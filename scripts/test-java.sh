@@ -26,7 +26,7 @@ cargo build -p wxrefund -p wxrefund-sim
 SRC=bindings/java/src
 OUT=target/java
 rm -rf "$OUT"
-mkdir -p "$OUT/main" "$OUT/test" "$OUT/native"
+mkdir -p "$OUT/main" "$OUT/testing" "$OUT/test" "$OUT/native"
 # Test exactly what was just built, even if another build rewrites target/debug meanwhile.
 cp target/debug/libwxrefund.so target/debug/wxrefund-sim "$OUT/native/"
 # The main code is Java 8 (--release 8 checks the language and every API against Java 8's);
@@ -35,9 +35,14 @@ javac -Xlint:all -Werror -Xdoclint:all/protected --release 8 -encoding UTF-8 \
     -cp "$JNA" -d "$OUT/main" $(find "$SRC/main/java" -name '*.java')
 javadoc -quiet -Xdoclint:all -Werror --release 8 -encoding UTF-8 -cp "$JNA" -d "$OUT/javadoc" \
     $(find "$SRC/main/java" -name '*.java')
+# io.wxrefund.testing (the Simulator helper, shipped in the -testing jar): Java 8 too.
+javac -Xlint:all -Werror -Xdoclint:all/protected --release 8 -encoding UTF-8 \
+    -cp "$OUT/main:$JNA" -d "$OUT/testing" $(find "$SRC/testing/java" -name '*.java')
+javadoc -quiet -Xdoclint:all -Werror --release 8 -encoding UTF-8 -cp "$OUT/main:$JNA" \
+    -d "$OUT/javadoc-testing" $(find "$SRC/testing/java" -name '*.java')
 # The tests may use Java 17; they run against the Java 8 classes above.
 javac -Xlint:all -Werror --release 17 -encoding UTF-8 \
-    -cp "$OUT/main:$JNA:$JUNIT:$HAMCREST" -d "$OUT/test" $(find "$SRC/test/java" -name '*.java')
+    -cp "$OUT/main:$OUT/testing:$JNA:$JUNIT:$HAMCREST" -d "$OUT/test" $(find "$SRC/test/java" -name '*.java')
 
 TESTS=()
 while IFS= read -r file; do
@@ -48,5 +53,5 @@ done < <(find "$SRC/test/java" -name '*Test.java' | sort)
 
 java -Djna.library.path="$OUT/native" -Dwxrefund.sim="$OUT/native/wxrefund-sim" \
     -Dfile.encoding=UTF-8 \
-    -cp "$OUT/main:$OUT/test:$JNA:$JUNIT:$HAMCREST" \
+    -cp "$OUT/main:$OUT/testing:$OUT/test:$JNA:$JUNIT:$HAMCREST" \
     org.junit.runner.JUnitCore "${TESTS[@]}"

@@ -11,7 +11,11 @@
 #      LD_LIBRARY_PATH) against wxrefund-sim: a refund round trip with the bundled library,
 #      whose extracted copy is removed again; then the two development overrides
 #      (-Dwxrefund.library, -Djna.library.path);
-#   4. the JUnit suite against the jar (the jar, JNA, JUnit, Hamcrest, the test classes).
+#   4. the JUnit suite against the jar (the jar, the testing jar, JNA, JUnit, Hamcrest, the
+#      test classes);
+#   5. io.wxrefund.testing.Simulator with only the two jars and JNA on the classpath (no
+#      wxrefund.sim property, no WXREFUND_SIM): the bundled simulator is extracted, a queued
+#      SYSTEM_ERROR is resent, the request log shows it, and close() removes the copy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -20,9 +24,10 @@ DIST=$(cd "${1:-dist}" && pwd)
 VERSION=$(awk -F'"' '/^version = /{print $2; exit}' Cargo.toml)
 JAR=$DIST/wxrefund-$VERSION.jar
 SOURCES_JAR=$DIST/wxrefund-$VERSION-sources.jar
+TESTING_JAR=$DIST/wxrefund-$VERSION-testing.jar
 JAVADOC_JAR=$DIST/wxrefund-$VERSION-javadoc.jar
 POM=$DIST/wxrefund-$VERSION.pom
-for file in "$JAR" "$SOURCES_JAR" "$JAVADOC_JAR" "$POM"; do
+for file in "$JAR" "$SOURCES_JAR" "$JAVADOC_JAR" "$POM" "$TESTING_JAR"; do
     [ -f "$file" ] || { echo "missing $file (run scripts/package-java.sh $DIST)" >&2; exit 1; }
 done
 
@@ -50,7 +55,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$TMP"
 case "$TMP/" in "$ROOT"/*) echo "$TMP is inside the repository" >&2; exit 1 ;; esac
-unset LD_LIBRARY_PATH JAVA_TOOL_OPTIONS _JAVA_OPTIONS JDK_JAVA_OPTIONS CLASSPATH
+unset LD_LIBRARY_PATH JAVA_TOOL_OPTIONS _JAVA_OPTIONS JDK_JAVA_OPTIONS CLASSPATH WXREFUND_SIM
 step() { printf -- '--- %s\n' "$*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -201,8 +206,8 @@ SIM_PID=
 step "JUnit suite against the jar (no library path)"
 TEST_SRC=$ROOT/bindings/java/src/test/java
 mapfile -t TEST_SOURCES < <(find "$TEST_SRC" -name '*.java' | sort)
-javac -Xlint:all -Werror --release 17 -encoding UTF-8 -cp "$JAR:$JNA:$JUNIT:$HAMCREST" \
-    -d tests "${TEST_SOURCES[@]}"
+javac -Xlint:all -Werror --release 17 -encoding UTF-8 \
+    -cp "$JAR:$TESTING_JAR:$JNA:$JUNIT:$HAMCREST" -d tests "${TEST_SOURCES[@]}"
 TESTS=()
 for file in "${TEST_SOURCES[@]}"; do
     case "$file" in *Test.java) ;; *) continue ;; esac
@@ -211,7 +216,59 @@ for file in "${TEST_SOURCES[@]}"; do
     TESTS+=("${name//\//.}")
 done
 java -Dwxrefund.sim="$SIM" -Djna.tmpdir="$TMP/jna-tmp" -Dfile.encoding=UTF-8 \
-    -cp "$JAR:tests:$JNA:$JUNIT:$HAMCREST" org.junit.runner.JUnitCore "${TESTS[@]}"
+    -cp "$JAR:$TESTING_JAR:tests:$JNA:$JUNIT:$HAMCREST" org.junit.runner.JUnitCore "${TESTS[@]}"
+
+# --- 5. the Simulator helper with its bundled binary -----------------------------------
+step "io.wxrefund.testing.Simulator with the jars and JNA alone (bundled wxrefund-sim)"
+TESTING_LIST=$(unzip -Z1 "$TESTING_JAR")
+grep -qx 'io/wxrefund/testing/linux-x86-64/wxrefund-sim' <<<"$TESTING_LIST" \
+    || fail "the testing jar has no io/wxrefund/testing/linux-x86-64/wxrefund-sim"
+mkdir testing-jar
+(cd testing-jar && unzip -q "$TESTING_JAR")
+if readelf -S -W testing-jar/io/wxrefund/testing/linux-x86-64/wxrefund-sim | grep -q ' \.symtab '; then
+    fail "the bundled wxrefund-sim is not stripped"
+fi
+for class in testing-jar/io/wxrefund/testing/*.class; do
+    major=$(od -An -j6 -N2 -tu1 "$class" | awk '{print $1 * 256 + $2}')
+    [ "$major" -eq 52 ] || fail "$class has class file version $major, not 52 (Java 8)"
+done
+mkdir simcheck sim-tmp
+cat > simcheck/SimCheck.java <<'EOF'
+import io.wxrefund.WxRefundClient;
+import io.wxrefund.testing.Simulator;
+
+public class SimCheck {
+    public static void main(String[] args) throws Exception {
+        try (Simulator sim = Simulator.start("--settle-ms", "200")) {
+            System.out.println("base url: " + sim.baseUrl());
+            sim.inject("SYSTEM_ERROR", 1);
+            try (WxRefundClient client = new WxRefundClient(sim.configJson())) {
+                System.out.println("created: " + client.createRefund("{\"out_trade_no\":"
+                        + "\"T20261122000001\",\"out_refund_no\":\"R-SIMCHECK-1\","
+                        + "\"amount\":{\"refund\":100,\"total\":10000,\"currency\":\"CNY\"}}"));
+            }
+            System.out.println("requests: " + sim.requests());
+        }
+    }
+}
+EOF
+javac -Xlint:all -Werror --release 8 -cp "$JAR:$TESTING_JAR:$JNA" -d simcheck simcheck/SimCheck.java
+java -Djava.io.tmpdir="$TMP/sim-tmp" -cp "$JAR:$TESTING_JAR:$JNA:simcheck" SimCheck \
+    >out.txt 2>&1 || { cat out.txt >&2; fail "SimCheck"; }
+grep '^base url: ' out.txt
+python3 - out.txt <<'PY'
+import json, sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+log = json.loads([l for l in lines if l.startswith("requests: ")][0][len("requests: "):])
+posts = [r for r in log["requests"] if r["method"] == "POST" and "refund" in r["path"]]
+assert [r["verdict"] for r in posts] == ["fault:SYSTEM_ERROR", "ok"], posts
+assert posts[0]["body_sha256"] == posts[1]["body_sha256"], posts
+print("request log: fault:SYSTEM_ERROR then ok, same body_sha256")
+PY
+LEFT=$(ls -A sim-tmp | grep -v '^jna' || true)
+[ -z "$LEFT" ] || fail "Simulator left temporary files behind: $LEFT"
+echo "the extracted simulator and its config file were removed"
 
 echo
-echo "Java: $(basename "$JAR") works with JNA alone (natives: $NATIVES)"
+echo "Java: $(basename "$JAR") works with JNA alone (natives: $NATIVES);" \
+    "$(basename "$TESTING_JAR") runs its bundled wxrefund-sim"

@@ -12,6 +12,9 @@
 #   PREFIX/lib/pkgconfig/wxrefund.pc        pkg-config (Libs.private: the static library's needs)
 #   PREFIX/lib/cmake/wxrefund/              find_package(wxrefund): wxrefund::wxrefund,
 #                                           wxrefund::wxrefund_static, wxrefund::cpp
+#   PREFIX/bin/wxrefund-sim                 the simulator, for tests (host builds only:
+#                                           not with --target, where it would be the
+#                                           build machine's program)
 #
 # The pkg-config and CMake files find the prefix from their own place, so the tree can be
 # moved or packed (scripts/package-c.sh). Builds `cargo build --release -p wxrefund` (never
@@ -67,6 +70,13 @@ cargo "${CARGO_ARGS[@]}"
 SHARED=$LIBDIR/libwxrefund.so
 STATIC=$LIBDIR/libwxrefund.a
 [ -f "$SHARED" ] && [ -f "$STATIC" ] || fail "the build left no $SHARED and $STATIC"
+SIM=""
+if [ "$TARGET" = "$HOST" ] && [ "$LIBDIR" = "$TARGET_DIR/release" ]; then
+    # A separate build, so that its features do not change the library's.
+    cargo build --release -p wxrefund-sim --bin wxrefund-sim
+    SIM=$TARGET_DIR/release/wxrefund-sim
+    [ -x "$SIM" ] || fail "the build left no $SIM"
+fi
 
 # The shared library must be the C library: with its SONAME, without the Python module.
 SONAME=$(readelf -d "$SHARED" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
@@ -106,6 +116,10 @@ ln -sfn "libwxrefund.so.$VERSION" "$PREFIX/lib/$SONAME"
 ln -sfn "$SONAME" "$PREFIX/lib/libwxrefund.so"
 install -m 644 "$STATIC" "$PREFIX/lib/libwxrefund.a"
 install -m 644 include/wxrefund.h bindings/cpp/wxrefund.hpp "$PREFIX/include/"
+if [ -n "$SIM" ]; then
+    install -d "$PREFIX/bin"
+    install -m 755 "$SIM" "$PREFIX/bin/wxrefund-sim"
+fi
 
 # fill TEMPLATE DEST: the packaging/ template with its @PLACEHOLDERS@ filled in.
 fill() {

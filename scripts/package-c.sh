@@ -7,7 +7,8 @@
 # armv7-unknown-linux-gnueabihf), installs the release library with scripts/install.sh into a
 # staging folder, strips the shared library (and the debug sections of the static one) and
 # packs DIST/wxrefund-VERSION-NAME.tar.gz, whose one top folder wxrefund-VERSION-NAME/ is the
-# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/). NAME is
+# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/; bin/wxrefund-sim, stripped,
+# in the host's tarball only). NAME is
 # x86_64-linux-gnu, aarch64-linux-gnu or armv7-linux-gnueabihf. The host's triple is built
 # into target/release, the others into target/TRIPLE/release (scripts/cross.sh sets them up).
 # Prints each artifact with its size.
@@ -63,6 +64,9 @@ for triple in "${TRIPLES[@]}"; do
     if [ -n "$strip" ]; then
         "$strip" --strip-unneeded "$lib"
         "$strip" --strip-debug "$prefix/lib/libwxrefund.a"
+        if [ -f "$prefix/bin/wxrefund-sim" ]; then
+            "$strip" "$prefix/bin/wxrefund-sim"
+        fi
         # Still a working library: its SONAME and its exported functions are there.
         readelf -d "$lib" | grep -q 'Library soname: \[libwxrefund.so.0\]' ||
             { echo "package-c.sh: $lib lost its SONAME when stripped" >&2; exit 1; }

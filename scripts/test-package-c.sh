@@ -5,8 +5,10 @@
 #   scripts/test-package-c.sh DIST
 #
 # Unpacks DIST/wxrefund-VERSION-x86_64-linux-gnu.tar.gz into a fresh mktemp -d folder, checks
-# its tree (one top folder, SONAME symlinks, stripped library) and prints the glibc it needs,
-# starts a wxrefund-sim, and runs against it, each built with -Wall -Wextra -Werror:
+# its tree (one top folder, SONAME symlinks, stripped library and bin/wxrefund-sim) and prints
+# the glibc it needs, starts the tarball's bin/wxrefund-sim (not the repository's), queues a
+# SYSTEM_ERROR through its control API with curl, and runs against it, each built with
+# -Wall -Wextra -Werror (after the first run, curl .../_sim/requests must show the fault):
 #   (a) examples/c/quickstart.c built with `cc $(pkg-config --cflags --libs wxrefund)` and an
 #       rpath to the unpacked lib/, and again linked statically from `pkg-config --static`;
 #   (b) a CMake project (packaging/cmake-test) with find_package(wxrefund 0.1 REQUIRED) and
@@ -14,7 +16,7 @@
 #       (-DWXREFUND_USE_STATIC=ON, and wxrefund::wxrefund_static); ldd shows that the static
 #       builds do not need libwxrefund.so;
 #   (c) examples/cpp/quickstart.cpp through wxrefund::cpp, in both CMake builds.
-# Installs cmake and pkg-config from Debian when they are missing.
+# Installs cmake, pkg-config and curl from Debian when they are missing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -28,8 +30,12 @@ TARBALL=$DIST/$TOP.tar.gz
 
 bash scripts/install-deps.sh >/dev/null # cmake and pkg-config, when missing
 
-cargo build -p wxrefund-sim --bin wxrefund-sim
-SIM=$ROOT/target/debug/wxrefund-sim
+if ! command -v curl >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl
+fi
 
 WORK=$(mktemp -d)
 SIM_PID=""
@@ -63,12 +69,18 @@ if readelf -S -W "$LIB" | grep -q ' \.symtab '; then fail "$LIB is not stripped"
 GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
 echo "libwxrefund.so.$VERSION: $(stat -c %s "$LIB") bytes, needs $GLIBC or newer"
 
-echo "--- wxrefund-sim"
-"$SIM" --settle-ms 200 --config-out "$WORK/domestic.json" >/dev/null 2>"$WORK/sim.log" &
+echo "--- the tarball's bin/wxrefund-sim"
+SIM=$PREFIX/bin/wxrefund-sim
+[ -x "$SIM" ] || fail "the tarball has no executable bin/wxrefund-sim"
+if readelf -S -W "$SIM" | grep -q ' \.symtab '; then fail "$SIM is not stripped"; fi
+"$SIM" --settle-ms 200 --config-out "$WORK/domestic.json" >"$WORK/sim.out" 2>"$WORK/sim.log" &
 SIM_PID=$!
-for _ in $(seq 100); do [ -s "$WORK/domestic.json" ] && break; sleep 0.1; done
-[ -s "$WORK/domestic.json" ] || { cat "$WORK/sim.log" >&2; fail "wxrefund-sim did not start"; }
+for _ in $(seq 100); do grep -q '^wxrefund-sim ready on ' "$WORK/sim.out" && break; sleep 0.1; done
+SIM_URL=$(sed -n 's|^wxrefund-sim ready on \(http://127\.0\.0\.1:[0-9]*\) .*|\1|p' "$WORK/sim.out")
+[ -n "$SIM_URL" ] && [ -s "$WORK/domestic.json" ] ||
+    { cat "$WORK/sim.out" "$WORK/sim.log" >&2; fail "wxrefund-sim did not start"; }
 CONFIG=$WORK/domestic.json
+echo "$SIM_URL: $(curl -fsS -X POST "$SIM_URL/_sim/faults" -d '{"kind":"SYSTEM_ERROR","count":1}')"
 
 # check_links PROGRAM shared|static: ldd shows the unpacked libwxrefund.so.0, or no libwxrefund at all.
 check_links() {
@@ -100,6 +112,17 @@ cc -Wall -Wextra -Werror examples/c/quickstart.c $(pkg-config --cflags --libs wx
     -Wl,-rpath,"$PREFIX/lib" -o "$WORK/quickstart-pc"
 check_links "$WORK/quickstart-pc" shared
 run "$WORK/quickstart-pc"
+# The queued SYSTEM_ERROR hit the first refund POST, which the library resent.
+curl -fsS "$SIM_URL/_sim/requests" >"$WORK/requests.json"
+python3 - "$WORK/requests.json" <<'PY' || fail "the request log lacks the SYSTEM_ERROR and its resend"
+import json, sys
+posts = [r for r in json.load(open(sys.argv[1]))["requests"]
+         if r["method"] == "POST" and "refund" in r["path"]]
+verdicts = [r["verdict"] for r in posts]
+assert verdicts[:2] == ["fault:SYSTEM_ERROR", "ok"], verdicts
+assert posts[0]["body_sha256"] == posts[1]["body_sha256"], posts
+print("curl /_sim/requests: fault:SYSTEM_ERROR, then ok with the same body_sha256")
+PY
 # Static: the archive by name, then what it needs (Libs.private).
 static_libs=$(pkg-config --static --libs wxrefund | sed 's/-lwxrefund\b/-l:libwxrefund.a/')
 # shellcheck disable=SC2046,SC2086

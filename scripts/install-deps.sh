@@ -7,6 +7,8 @@ command -v cc >/dev/null || missing+=(gcc)
 # The C/C++ package test (scripts/test-package-c.sh): CMake and pkg-config consumers.
 command -v cmake >/dev/null || missing+=(cmake)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
+# The C package test drives the simulator's control API with curl.
+command -v curl >/dev/null || missing+=(curl)
 if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo

@@ -28,14 +28,7 @@ TOP=wxrefund-$VERSION-x86_64-linux-gnu
 TARBALL=$DIST/$TOP.tar.gz
 [ -f "$TARBALL" ] || { echo "test-package-c.sh: no $TARBALL (run scripts/package-c.sh $DIST)" >&2; exit 1; }
 
-bash scripts/install-deps.sh >/dev/null # cmake and pkg-config, when missing
-
-if ! command -v curl >/dev/null; then
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq curl
-fi
+bash scripts/install-deps.sh >/dev/null # cmake, pkg-config and curl, when missing
 
 WORK=$(mktemp -d)
 SIM_PID=""

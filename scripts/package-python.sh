@@ -4,6 +4,8 @@
 #   wxrefund-VERSION-cp39-abi3-manylinux2014_aarch64.manylinux_2_17_aarch64.whl  when the
 #       aarch64-unknown-linux-gnu Rust target can be had (otherwise it says why it skipped it)
 #   wxrefund-VERSION.tar.gz                                                      the sdist
+# Each wheel also ships the simulator, wxrefund/_bin/wxrefund-sim (for wxrefund.testing),
+# built for its architecture against glibc 2.17 with the same zig; the sdist does not.
 # One abi3 wheel per architecture serves CPython 3.9 and every later version; manylinux2014
 # means glibc 2.17 or newer (CentOS 7, Debian 8, Ubuntu 14.04 and everything since).
 #
@@ -62,9 +64,70 @@ SDIST=${sdists[0]}
 # it is proved by scripts/test-package-python.sh (WXREFUND_SDIST_BUILD=1).
 bash scripts/test-package-python.sh --check-sdist "$SDIST"
 
+# The simulator ships in each wheel as wxrefund/_bin/wxrefund-sim, for wxrefund.testing: built
+# for the wheel's target by cargo with zig cc (from the ziglang of the build venv) as C
+# compiler and linker against glibc 2.17, like the extension module, and added to the wheel
+# maturin made (with its RECORD line); auditwheel then checks it with the module. It never
+# enters the source tree, so neither `maturin develop` nor the sdist has it.
+ZIGCC_DIR=$BUILD/zig
+mkdir -p "$ZIGCC_DIR"
+build_sim() { # TARGET
+    local target=$1 arch=${1%%-*} zigcc var
+    zigcc=$ZIGCC_DIR/zigcc-$arch
+    # zig takes its own -target (glibc 2.17): drop the --target=TRIPLE that rustc and cc-rs add.
+    cat >"$zigcc" <<EOS
+#!/bin/sh
+for a in "\$@"; do
+    shift
+    case \$a in --target=*) ;; *) set -- "\$@" "\$a" ;; esac
+done
+exec "$VENV/bin/python" -m ziglang cc -target $arch-linux-gnu.2.17 "\$@"
+EOS
+    chmod +x "$zigcc"
+    var=$(echo "$target" | tr 'a-z-' 'A-Z_')
+    env "CARGO_TARGET_${var}_LINKER=$zigcc" "CC_${target//-/_}=$zigcc" \
+        cargo build --release --locked -p wxrefund-sim --bin wxrefund-sim --target "$target"
+}
+
+add_sim_to_wheel() { # WHEEL SIM
+    "$VENV/bin/python" - "$1" "$2" <<'EOF'
+import base64, hashlib, os, sys, zipfile
+wheel, sim = sys.argv[1], sys.argv[2]
+name = "wxrefund/_bin/wxrefund-sim"
+data = open(sim, "rb").read()
+digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+tmp = wheel + ".tmp"
+with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
+    record = record_body = None
+    for info in src.infolist():
+        if info.filename == name:
+            continue
+        body = src.read(info.filename)
+        if info.filename.endswith(".dist-info/RECORD"):
+            lines = [l for l in body.decode().splitlines() if l and not l.startswith(name + ",")]
+            lines.insert(len(lines) - 1, f"{name},sha256={digest},{len(data)}")
+            record, record_body = info, ("\n".join(lines) + "\n").encode()
+            continue
+        dst.writestr(info, body)
+    assert record is not None, f"no RECORD in {wheel}"
+    entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    entry.external_attr = 0o100755 << 16
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    dst.writestr(entry, data)
+    dst.writestr(record, record_body)  # RECORD last, as in every wheel
+os.replace(tmp, wheel)
+print(f"added {name} ({len(data)} bytes) to {os.path.basename(wheel)}")
+EOF
+}
+
 build_wheel() { # TARGET
+    local wheels
+    build_sim "$1"
     (cd bindings/python && "$MATURIN" build --release --strip --locked --zig \
         --compatibility manylinux2014 --target "$1" --out "$STAGE")
+    wheels=("$STAGE"/wxrefund-*-cp39-abi3-*"${1%%-*}".whl)
+    [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || fail "expected one ${1%%-*} wheel in $STAGE"
+    add_sim_to_wheel "${wheels[0]}" "$CARGO_TARGET_DIR/$1/release/wxrefund-sim"
 }
 
 check_wheel() { # ARCH
@@ -88,8 +151,16 @@ with zipfile.ZipFile(wheel) as z:
     assert len(info) == 1, info
     meta = z.read(info[0]).decode()
 for needed in ["wxrefund/__init__.py", "wxrefund/_errors.py", "wxrefund/_wxrefund.abi3.so",
-               "wxrefund/__init__.pyi", "wxrefund/_wxrefund.pyi", "wxrefund/py.typed"]:
+               "wxrefund/__init__.pyi", "wxrefund/_wxrefund.pyi", "wxrefund/py.typed",
+               "wxrefund/testing.py", "wxrefund/_bin/wxrefund-sim"]:
     assert needed in names, f"{needed} missing from {wheel}"
+with zipfile.ZipFile(wheel) as z:
+    mode = z.getinfo("wxrefund/_bin/wxrefund-sim").external_attr >> 16
+    elf = z.read("wxrefund/_bin/wxrefund-sim")[:20]
+assert mode & 0o111, f"wxrefund/_bin/wxrefund-sim is not executable in {wheel} ({oct(mode)})"
+machine = {"x86_64": 62, "aarch64": 183}[arch]
+assert elf[:4] == b"\x7fELF" and int.from_bytes(elf[18:20], "little") == machine, \
+    f"wxrefund/_bin/wxrefund-sim is not an {arch} ELF executable"
 tags = {line.split(":", 1)[1].strip() for line in meta.splitlines() if line.startswith("Tag:")}
 want = {f"cp39-abi3-manylinux2014_{arch}", f"cp39-abi3-manylinux_2_17_{arch}"}
 assert tags == want, f"WHEEL tags {tags}, want {want}"

@@ -5,7 +5,9 @@
 #   - this machine's wheel (x86_64 or aarch64), installed with `pip install --no-index` into a
 #     fresh venv outside the repository, passes the Python tests, copied out of the source tree
 #     so that only the installed package can be imported (tests/test_package.py asserts it),
-#     with python3 and, when they are here, CPython 3.9 (the abi3 floor) and 3.13;
+#     with python3 and, when they are here, CPython 3.9 (the abi3 floor) and 3.13; then
+#     tests/test_testing.py once more without WXREFUND_SIM, so that wxrefund.testing runs the
+#     simulator the wheel ships (wxrefund/_bin/wxrefund-sim);
 #   - the aarch64 wheel, when DIST has one and qemu-user is here: pip installs it (for
 #     manylinux2014_aarch64, into a folder) and Debian bookworm's aarch64 CPython 3.11 runs the
 #     same tests under qemu-aarch64. Its root (debootstrap, about 230 MB, cached in
@@ -112,8 +114,8 @@ else
     done
 fi
 
-run_tests() { # LABEL PYTHON WHEEL
-    local label=$1 python=$2 wheel=$3 venv version pytest_version
+run_tests() { # LABEL PYTHON WHEEL [SHIPPED: 1 when the wheel ships wxrefund-sim]
+    local label=$1 python=$2 wheel=$3 shipped=${4:-0} venv version pytest_version
     venv=$TMP/venv-$label
     "$python" -m venv "$venv" || fail "$python -m venv failed"
     version=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
@@ -126,12 +128,20 @@ run_tests() { # LABEL PYTHON WHEEL
     (cd "$TMP/tests" && env -u PYTHONPATH -u VIRTUAL_ENV PYTHONNOUSERSITE=1 \
         WXREFUND_SIM="$SIM" WXREFUND_EXPECT_INSTALLED=1 \
         "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
+    if [ "$shipped" = 1 ]; then
+        # wxrefund.testing again, without WXREFUND_SIM: it must find the simulator the wheel
+        # ships (wxrefund/_bin/wxrefund-sim), and run the fault scenarios with it.
+        echo "--- wxrefund.testing with the simulator shipped in $(basename "$wheel")"
+        (cd "$TMP/tests" && env -u PYTHONPATH -u VIRTUAL_ENV -u WXREFUND_SIM PYTHONNOUSERSITE=1 \
+            WXREFUND_TEST_SHIPPED_SIM=1 WXREFUND_EXPECT_INSTALLED=1 \
+            "$venv/bin/python" -m pytest -q -p no:cacheprovider test_testing.py)
+    fi
 }
 
 n=0
 for python in "${pythons[@]}"; do
     n=$((n + 1))
-    run_tests "wheel$n" "$python" "$WHEEL"
+    run_tests "wheel$n" "$python" "$WHEEL" 1
 done
 
 # The aarch64 wheel under qemu-user, with an aarch64 Debian's own CPython.

@@ -501,6 +501,26 @@ impl<O: PaidOrder> Book<O> {
         }
     }
 
+    /// The refund's status changes up to `now`, oldest first, each as `{"status", "at"}`:
+    /// `PROCESSING` when it was created, then, once settled, `status` (the family's name
+    /// for its final state, as rendered) when it settled.
+    pub(crate) fn status_history(
+        &self,
+        record: &RefundRecord<O>,
+        now: SystemTime,
+        status: &Value,
+    ) -> Value {
+        let mut history = vec![json!({"status": "PROCESSING", "at": rfc3339_cst(record.created)})];
+        if self.stage(record, now) != Stage::Processing {
+            let at = match record.forced {
+                Some((_, at)) => at,
+                None => record.created.checked_add(self.settle_after).unwrap_or(now),
+            };
+            history.push(json!({"status": status, "at": rfc3339_cst(at)}));
+        }
+        Value::Array(history)
+    }
+
     /// Stage at `now`: processing until `settle_after` has passed, then the order's final
     /// state.
     pub(crate) fn stage(&self, record: &RefundRecord<O>, now: SystemTime) -> Stage {

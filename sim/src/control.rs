@@ -14,7 +14,7 @@ use crate::book::{PaidOrder, RefundViews, Stage};
 use crate::clock::hex;
 use crate::http::{percent_decode, Request, Response};
 use crate::orders_file::OrderFile;
-use crate::server::{fault_kind, json_response, lock, Shared};
+use crate::server::{fault_kind, is_fault_endpoint, json_response, lock, Shared};
 use crate::wecom::TokenStore;
 use crate::{seeded_ledgers, Delivery, Fault, FinalStatus, NotifyFault};
 
@@ -129,6 +129,8 @@ impl Shared {
                 .map(|record| {
                     let mut refund = ledger.render(record, now);
                     refund["out_trade_no"] = json!(record.order.out_trade_no());
+                    refund["status_history"] =
+                        ledger.book().status_history(record, now, &refund["status"]);
                     refund
                 })
                 .collect()
@@ -189,7 +191,7 @@ impl Shared {
         };
         let faults: Vec<Value> = lock(&self.faults)
             .iter()
-            .map(|(fault, count)| fault_json(fault, *count))
+            .map(|(fault, count, endpoint)| fault_json(fault, *count, endpoint.as_deref()))
             .collect();
         let notification_faults: Vec<Value> = self
             .notify
@@ -242,8 +244,11 @@ fn final_name(status: FinalStatus) -> &'static str {
     }
 }
 
-fn fault_json(fault: &Fault, count: usize) -> Value {
+fn fault_json(fault: &Fault, count: usize, endpoint: Option<&str>) -> Value {
     let mut value = json!({"kind": fault_kind(fault), "count": count});
+    if let Some(endpoint) = endpoint {
+        value["endpoint"] = json!(endpoint);
+    }
     match fault {
         Fault::Delay(d) => {
             value["delay_ms"] = json!(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -559,7 +564,10 @@ fn add_order(shared: &Shared, body: &Map<String, Value>) -> Answer {
 }
 
 fn add_fault(shared: &Shared, body: &Map<String, Value>) -> Answer {
-    only_keys(body, &["kind", "count", "delay_ms", "skew_secs"])?;
+    only_keys(
+        body,
+        &["kind", "count", "delay_ms", "skew_secs", "endpoint"],
+    )?;
     let kind = kind(body)?;
     let count = count(body)?;
     let fault = match kind {
@@ -600,8 +608,18 @@ fn add_fault(shared: &Shared, body: &Map<String, Value>) -> Answer {
     if kind != "CLOCK_SKEW" && body.contains_key("skew_secs") {
         return Err(bad("skew_secs", "only for CLOCK_SKEW"));
     }
-    let answer = fault_json(&fault, count);
-    lock(&shared.faults).push_back((fault, count));
+    let endpoint = match body.get("endpoint") {
+        None => None,
+        Some(Value::String(endpoint)) if is_fault_endpoint(endpoint) => Some(endpoint.clone()),
+        Some(_) => {
+            return Err(bad(
+                "endpoint",
+                "expected the path of a refund endpoint (or a path prefix ending with /)",
+            ))
+        }
+    };
+    let answer = fault_json(&fault, count, endpoint.as_deref());
+    lock(&shared.faults).push_back((fault, count, endpoint));
     Ok((201, answer))
 }
 

@@ -723,7 +723,26 @@ impl Simulator {
     /// with a valid access token). Faults queue in order; see [`Fault`] for WeCom.
     pub fn inject(&self, fault: Fault, times: usize) {
         if times > 0 {
-            lock(&self.shared.faults).push_back((fault, times));
+            lock(&self.shared.faults).push_back((fault, times, None));
+        }
+    }
+
+    /// Like [`Simulator::inject`], but the fault applies only to requests for `endpoint`:
+    /// a refund endpoint's path (e.g. `/v3/refund/domestic/refunds` or
+    /// `/cgi-bin/miniapppay/get_refund_detail`), matched exactly, or a path ending with `/`
+    /// (e.g. `/v3/refund/domestic/refunds/` for the queries), matched as a prefix. Requests
+    /// for other endpoints pass it by and take the next fault that applies to them.
+    ///
+    /// # Panics
+    ///
+    /// If `endpoint` is not a refund endpoint.
+    pub fn inject_at(&self, fault: Fault, times: usize, endpoint: &str) {
+        assert!(
+            server::is_fault_endpoint(endpoint),
+            "not a refund endpoint: {endpoint:?}"
+        );
+        if times > 0 {
+            lock(&self.shared.faults).push_back((fault, times, Some(endpoint.to_string())));
         }
     }
 
@@ -826,7 +845,8 @@ impl Simulator {
 
     /// A snapshot of the simulator as `GET /_sim/state` shows it: `orders` and `refunds`
     /// per family (`domestic`, `global`, `wecom`; refunds as their query shows them, with
-    /// `out_trade_no`), `deliveries`, queued `faults` and `notification_faults`,
+    /// `out_trade_no` and `status_history`, each status change as `{"status", "at"}`),
+    /// `deliveries`, queued `faults` (with their `endpoint`, if any) and `notification_faults`,
     /// `clock_skew_secs`, `certificate_rotated` and `request_count`.
     pub fn state(&self) -> Value {
         self.shared.state()

@@ -55,8 +55,9 @@ pub(crate) struct Shared {
     pub(crate) global: Mutex<GlobalLedger>,
     pub(crate) wecom: Mutex<WeComLedger>,
     pub(crate) wecom_tokens: Mutex<TokenStore>,
-    /// Pending faults, each with how many more requests it applies to.
-    pub(crate) faults: Mutex<VecDeque<(Fault, usize)>>,
+    /// Pending faults, each with how many more requests it applies to and the endpoint it
+    /// is limited to, if any (see [`endpoint_matches`]).
+    pub(crate) faults: Mutex<VecDeque<(Fault, usize, Option<String>)>>,
     pub(crate) refund_requests: AtomicUsize,
     pub(crate) rotated: AtomicBool,
     pub(crate) stopping: AtomicBool,
@@ -83,6 +84,39 @@ pub(crate) fn take_fault<F: Clone>(queue: &Mutex<VecDeque<(F, usize)>>) -> Optio
     *remaining = remaining.saturating_sub(1);
     if *remaining == 0 {
         faults.pop_front();
+    }
+    Some(fault)
+}
+
+/// Whether a fault limited to `endpoint` applies to a request for `path`: the same path,
+/// or any path below it when `endpoint` ends with `/`.
+pub(crate) fn endpoint_matches(endpoint: &str, path: &str) -> bool {
+    path == endpoint || (endpoint.ends_with('/') && path.starts_with(endpoint))
+}
+
+/// Whether a fault may be limited to `endpoint`: a refund endpoint of any family (a path
+/// ending with `/` stands for the paths below it, like the query paths).
+pub(crate) fn is_fault_endpoint(endpoint: &str) -> bool {
+    is_refund_endpoint(endpoint) || matches!(Endpoint::for_path(endpoint), Some(Endpoint::Api(_)))
+}
+
+/// Takes one use of the first queued refund fault that applies to a request for `path`:
+/// one without an endpoint, or one whose endpoint matches.
+pub(crate) fn take_refund_fault(
+    queue: &Mutex<VecDeque<(Fault, usize, Option<String>)>>,
+    path: &str,
+) -> Option<Fault> {
+    let mut faults = lock(queue);
+    let index = faults.iter().position(|(_, _, endpoint)| {
+        endpoint
+            .as_deref()
+            .is_none_or(|endpoint| endpoint_matches(endpoint, path))
+    })?;
+    let (fault, remaining, _) = &mut faults[index];
+    let fault = fault.clone();
+    *remaining = remaining.saturating_sub(1);
+    if *remaining == 0 {
+        faults.remove(index);
     }
     Some(fault)
 }
@@ -162,9 +196,9 @@ fn decode_segment(segment: &str, name: &str) -> Result<String, ApiError> {
 
 impl Shared {
     /// Counts a request on a refund endpoint and takes the fault that applies to it.
-    fn refund_request(&self) -> Option<Fault> {
+    fn refund_request(&self, path: &str) -> Option<Fault> {
         self.refund_requests.fetch_add(1, Ordering::SeqCst);
-        take_fault(&self.faults)
+        take_refund_fault(&self.faults, path)
     }
 
     /// Handles one request end to end; `verdict` receives its request-log verdict.
@@ -174,7 +208,7 @@ impl Shared {
             return self.handle_wecom(request, endpoint, verdict);
         }
         let fault = if is_refund_endpoint(path) {
-            self.refund_request()
+            self.refund_request(path)
         } else {
             None
         };
@@ -242,7 +276,7 @@ impl Shared {
             };
             return Outcome::Reply(json_response(200, &e.body()), None);
         }
-        let fault = self.refund_request();
+        let fault = self.refund_request(request.path());
         let result = match fault {
             Some(Fault::SystemError) => Err(WeComError::system_busy()),
             Some(Fault::RateLimited) => Err(WeComError::rate_limited()),

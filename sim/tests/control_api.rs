@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use wxrefund_sim::{FinalStatus, SimOptions, Simulator};
+use wxrefund_sim::{Fault, FinalStatus, SimOptions, Simulator};
 
 /// One request with `Connection: close`; the status and JSON body of the answer.
 fn call_as(
@@ -189,6 +189,25 @@ fn add_refund_settle_abnormal_and_query() {
         .unwrap()
         .iter()
         .any(|o| o["out_trade_no"] == "GAPI000001" && o["rate"] == 780000000));
+    // Every refund of every family keeps its status changes: PROCESSING, then the final
+    // status, each with an RFC 3339 time.
+    for refund in ["domestic", "global", "wecom"]
+        .iter()
+        .flat_map(|f| refunds(&state, f))
+    {
+        let history = refund["status_history"].as_array().expect("status_history");
+        let statuses: Vec<&Value> = history.iter().map(|h| &h["status"]).collect();
+        assert_eq!(
+            statuses,
+            vec![&json!("PROCESSING"), &refund["status"]],
+            "{refund}"
+        );
+        for change in history {
+            let at = change["at"].as_str().expect("at");
+            assert!(at.len() >= 20 && at.as_bytes()[10] == b'T', "{at}");
+        }
+        assert!(history[0]["at"].as_str() <= history[1]["at"].as_str());
+    }
 
     // Reset: back to the demo orders, no refunds, nothing counted.
     assert_eq!(call(&sim, "POST", "/_sim/reset", None).0, 200);
@@ -262,6 +281,75 @@ fn system_error_is_retried_with_the_same_bytes() {
         .collect();
     assert_eq!(kinds.len(), 7);
     assert_eq!(sim.state()["faults"][1]["delay_ms"], 1);
+}
+
+#[test]
+fn a_fault_for_one_endpoint_leaves_the_others_alone() {
+    let sim = slow_sim();
+    let fault = json!({"kind": "SYSTEM_ERROR", "count": 1,
+        "endpoint": "/v3/refund/domestic/refunds/"});
+    let (status, queued) = call(&sim, "POST", "/_sim/faults", Some(&fault));
+    assert_eq!(status, 201, "{queued}");
+    assert_eq!(queued["endpoint"], "/v3/refund/domestic/refunds/");
+    assert_eq!(sim.state()["faults"][0]["endpoint"], queued["endpoint"]);
+
+    // The create passes the query's fault by.
+    let domestic = client(&sim.client_config());
+    let refund = domestic
+        .create_refund_json(
+            r#"{"out_trade_no":"T20261122000001","out_refund_no":"RENDPOINT01","amount":{"refund":1,"total":10000,"currency":"CNY"}}"#,
+        )
+        .expect("refund untouched by the query's fault");
+    assert_eq!(refund.field("status"), Some("PROCESSING"));
+    assert_eq!(sim.state()["faults"][0]["count"], 1);
+
+    // The query takes it (the client may retry; the log shows what the simulator did).
+    let _ = domestic.query_refund_json(r#"{"out_refund_no":"RENDPOINT01"}"#);
+    assert!(sim.state()["faults"].as_array().unwrap().is_empty());
+    let (_, log) = call(&sim, "GET", "/_sim/requests", None);
+    let entries: Vec<(Value, Value, Value)> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] != "/v3/certificates")
+        .map(|r| (r["method"].clone(), r["path"].clone(), r["verdict"].clone()))
+        .collect();
+    assert_eq!(
+        entries[0],
+        (
+            json!("POST"),
+            json!("/v3/refund/domestic/refunds"),
+            json!("ok")
+        ),
+        "{log}"
+    );
+    assert_eq!(
+        entries[1],
+        (
+            json!("GET"),
+            json!("/v3/refund/domestic/refunds/RENDPOINT01"),
+            json!("fault:SYSTEM_ERROR")
+        ),
+        "{log}"
+    );
+
+    // The Rust equivalent; a fault for another endpoint waits while others are taken.
+    sim.inject_at(
+        Fault::RateLimited,
+        1,
+        "/cgi-bin/miniapppay/get_refund_detail",
+    );
+    sim.inject(Fault::SystemError, 1);
+    let queued = sim.state()["faults"].clone();
+    assert_eq!(
+        queued[0]["endpoint"],
+        "/cgi-bin/miniapppay/get_refund_detail"
+    );
+    assert!(queued[1].get("endpoint").is_none());
+    let _ = domestic.query_refund_json(r#"{"out_refund_no":"RENDPOINT01"}"#);
+    let queued = sim.state()["faults"].clone();
+    assert_eq!(queued.as_array().unwrap().len(), 1, "{queued}");
+    assert_eq!(queued[0]["kind"], "RATE_LIMITED");
 }
 
 #[test]
@@ -341,6 +429,16 @@ fn bad_input_names_the_field() {
         ),
         ("/_sim/faults", json!({"kind": "EXPLODE"}), "kind"),
         ("/_sim/faults", json!({"kind": "DELAY"}), "delay_ms"),
+        (
+            "/_sim/faults",
+            json!({"kind": "SYSTEM_ERROR", "endpoint": "/_sim/state"}),
+            "endpoint",
+        ),
+        (
+            "/_sim/faults",
+            json!({"kind": "SYSTEM_ERROR", "endpoint": 7}),
+            "endpoint",
+        ),
         (
             "/_sim/faults",
             json!({"kind": "SYSTEM_ERROR", "count": 0}),

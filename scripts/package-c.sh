@@ -34,15 +34,6 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 STAGING=$(mktemp -d)
 trap 'rm -rf "$STAGING"' EXIT
 
-# TRIPLE -> the tarball's platform name.
-platform_name() {
-    case $1 in
-        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
-        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
-        armv7-unknown-linux-gnueabihf) echo armv7-linux-gnueabihf ;;
-        *) return 1 ;;
-    esac
-}
 source scripts/targets.sh
 
 for triple in "${TRIPLES[@]}"; do

@@ -1,5 +1,15 @@
 # Sourced by the packaging scripts: what they need to know about each Linux target.
 
+# platform_name TRIPLE: the tarball's platform name (fails for an unknown target).
+platform_name() {
+    case $1 in
+        x86_64-unknown-linux-gnu) echo x86_64-linux-gnu ;;
+        aarch64-unknown-linux-gnu) echo aarch64-linux-gnu ;;
+        armv7-unknown-linux-gnueabihf) echo armv7-linux-gnueabihf ;;
+        *) return 1 ;;
+    esac
+}
+
 # gnu_prefix TRIPLE: the GNU prefix of the target's binutils (aarch64-linux-gnu-strip, ...).
 gnu_prefix() {
     case $1 in

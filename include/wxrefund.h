@@ -88,7 +88,37 @@ typedef enum wxrefund_status {
    * A notification's envelope is malformed.
    */
   WXREFUND_STATUS_MALFORMED_NOTIFICATION = 15,
+  /**
+   * `wxrefund_refund_wait` ran out of time; the error JSON's `refund` is the last one seen.
+   */
+  WXREFUND_STATUS_TIMEOUT = 16,
 } wxrefund_status;
+
+/**
+ * Levels of log records, for `wxrefund_set_log_callback`. The numbers are fixed forever.
+ */
+typedef enum wxrefund_log_level {
+  /**
+   * Nothing the library writes today: reserved for failures of the library itself.
+   */
+  WXREFUND_LOG_LEVEL_ERROR = 1,
+  /**
+   * A retry, an outcome unknown, a refused notification, a failed download or token fetch.
+   */
+  WXREFUND_LOG_LEVEL_WARN = 2,
+  /**
+   * A certificate download, a token renewal, an accepted notification, the end of a wait.
+   */
+  WXREFUND_LOG_LEVEL_INFO = 3,
+  /**
+   * One record per HTTP attempt.
+   */
+  WXREFUND_LOG_LEVEL_DEBUG = 4,
+  /**
+   * Everything (today the same as `DEBUG`).
+   */
+  WXREFUND_LOG_LEVEL_TRACE = 5,
+} wxrefund_log_level;
 
 /**
  * Opaque client handle. Never dereferenced: its address is a registry key.
@@ -102,6 +132,14 @@ typedef int (*wxrefund_access_token_fn)(void *user_data,
                                         const char *rejected_token,
                                         char *token_out,
                                         size_t token_capacity);
+
+/**
+ * The callback's C type; see `wxrefund_set_log_callback`.
+ */
+typedef void (*wxrefund_log_fn)(void *user_data,
+                                int level,
+                                const char *message,
+                                const char *fields_json);
 
 /**
  * The library version, e.g. `"0.1.0"`.
@@ -229,6 +267,67 @@ enum wxrefund_status wxrefund_refund_query(const struct wxrefund_client *client,
                                            const char *query_json,
                                            char **response_json_out,
                                            char **error_json_out);
+
+/**
+ * Queries a refund until it is final (`SUCCESS`, `CLOSED`) or needs action
+ * (`ABNORMAL`), within `timeout_ms` milliseconds.
+ *
+ * `query_json` is as for `wxrefund_refund_query`. Queries at once, then
+ * after 1, 2, 4, 8, 16 and then every 30 seconds, never past the timeout.
+ * Network failures and busy answers are polled through; any other error
+ * (e.g. `WXREFUND_STATUS_NOT_FOUND`) ends the wait at once.
+ *
+ * On success `*response_json_out` receives the refund as from
+ * `wxrefund_refund_query`; its `wxrefund.attempts` counts every request
+ * sent and `wxrefund.elapsed_ms` the whole wait. When time runs out the
+ * status is `WXREFUND_STATUS_TIMEOUT` and the error JSON's `refund` holds
+ * the last refund seen (absent if no query succeeded).
+ *
+ * Blocks the calling thread for up to `timeout_ms`. Pointers, ownership and
+ * thread-safety as for `wxrefund_refund_query`.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid for reads (`query_json`, up to its NUL) or writes.
+ */
+enum wxrefund_status wxrefund_refund_wait(const struct wxrefund_client *client,
+                                          const char *query_json,
+                                          uint64_t timeout_ms,
+                                          char **response_json_out,
+                                          char **error_json_out);
+
+/**
+ * Sends the library's log records to `callback`, process-wide: one record
+ * per HTTP attempt (`DEBUG`) and one per decision (`INFO`, `WARN`: a retry
+ * and why, an outcome unknown, a certificate download, a token renewal, a
+ * notification verdict, the end of a wait).
+ *
+ * - `level`: a `wxrefund_log_level`; records below it are not sent.
+ * - `callback(user_data, level, message, fields_json)`: `message` is a
+ *   one-line summary, `fields_json` a JSON object of the record's fields
+ *   (`event`, `family`, `out_refund_no`, `method`, `path`, `attempt`,
+ *   `http_status`, `code`, `request_id`, `elapsed_ms`, `reason`, ...). Both
+ *   strings belong to the library and are valid only during the call. No
+ *   record ever carries a secret, a header value, a request or answer body,
+ *   or a personal field.
+ * - The callback may be called from any thread, and from several at once;
+ *   it must not call `wxrefund_set_log_callback` (that call fails with
+ *   `WXREFUND_STATUS_INVALID_ARGUMENT`). Records the library writes while
+ *   the callback runs on the same thread are dropped.
+ * - NULL `callback` turns logging off. When this function returns, the
+ *   previous callback is no longer running and is never called again, so
+ *   its `user_data` may be freed.
+ *
+ * Returns `WXREFUND_STATUS_OK`, or `WXREFUND_STATUS_INVALID_ARGUMENT` for a
+ * level outside 1-5. `error_json_out` may be NULL. Thread-safe.
+ *
+ * # Safety
+ * `callback` must be safe to call with `user_data` from any thread until it
+ * is replaced; `error_json_out` must be NULL or valid for writes.
+ */
+enum wxrefund_status wxrefund_set_log_callback(int level,
+                                               wxrefund_log_fn callback,
+                                               void *user_data,
+                                               char **error_json_out);
 
 /**
  * Verifies and decrypts a refund notification the host received.

@@ -39,6 +39,9 @@ pub enum ErrorKind {
     Panic,
     /// A bug or an unexpected state inside the library.
     Internal,
+    /// A wait for a final refund status ran out of time; the error carries
+    /// the last refund seen. Waiting again may succeed.
+    Timeout,
 }
 
 impl ErrorKind {
@@ -60,6 +63,7 @@ impl ErrorKind {
             ErrorKind::MalformedNotification => "MALFORMED_NOTIFICATION",
             ErrorKind::Panic => "PANIC",
             ErrorKind::Internal => "INTERNAL",
+            ErrorKind::Timeout => "TIMEOUT",
         }
     }
 }
@@ -100,6 +104,12 @@ pub struct ErrorDetails {
     pub retry_after_secs: Option<u64>,
     /// For a notification that failed: what to answer the platform.
     pub reply: Option<Reply>,
+    /// Requests the failed call sent (retries included); 0 when nothing was sent.
+    pub attempts: u32,
+    /// How long the failed call took, in milliseconds.
+    pub elapsed_ms: u64,
+    /// For a wait that timed out: the last refund a query returned.
+    pub refund: Option<crate::Refund>,
 }
 
 /// The HTTP answer a host gives the platform for a notification.
@@ -150,6 +160,9 @@ impl Error {
             outcome_unknown: false,
             retry_after_secs: None,
             reply: None,
+            attempts: 0,
+            elapsed_ms: 0,
+            refund: None,
         }))
     }
 
@@ -237,6 +250,11 @@ impl Error {
         if let Some(reply) = &self.reply {
             object.insert("reply".into(), reply.to_json());
         }
+        if let Some(refund) = &self.refund {
+            object.insert("refund".into(), refund.to_json());
+        }
+        object.insert("attempts".into(), json!(self.attempts));
+        object.insert("elapsed_ms".into(), json!(self.elapsed_ms));
         object.insert("retryable".into(), json!(self.retryable));
         object.insert("outcome_unknown".into(), json!(self.outcome_unknown));
         Value::Object(object)

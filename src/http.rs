@@ -3,7 +3,8 @@
 
 use crate::config::{Config, Secret};
 use crate::error::{Error, ErrorKind, Result};
-use std::time::Duration;
+use crate::logging::{self, Answer, Attempt, Call, Decision};
+use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{Connector, DefaultConnector};
 
@@ -27,17 +28,28 @@ impl Retries {
         }
     }
 
-    /// Runs `attempt` until `again` refuses its outcome or the resends are
-    /// spent, and returns the last outcome.
-    pub(crate) fn run<T>(&self, mut attempt: impl FnMut() -> T, again: impl Fn(&T) -> bool) -> T {
+    /// Runs `attempt` until `again` finds no reason to resend its outcome or
+    /// the resends are spent, and returns the last outcome. Each resend is
+    /// logged as a decision of `call`, with the reason `again` gave.
+    pub(crate) fn run<T>(
+        &self,
+        call: &Call<'_>,
+        mut attempt: impl FnMut() -> T,
+        again: impl Fn(&T) -> Option<&'static str>,
+    ) -> T {
         let mut resends = 0;
         loop {
             let outcome = attempt();
-            if resends >= self.max || !again(&outcome) {
-                return outcome;
-            }
-            let pause = self.delay.saturating_mul(1 << resends.min(16));
-            std::thread::sleep(pause.min(MAX_RETRY_DELAY));
+            let why = match again(&outcome) {
+                Some(why) if resends < self.max => why,
+                _ => return outcome,
+            };
+            let pause = self
+                .delay
+                .saturating_mul(1 << resends.min(16))
+                .min(MAX_RETRY_DELAY);
+            logging::decision(call, &Decision::Retry { why, delay: pause });
+            std::thread::sleep(pause);
             resends += 1;
         }
     }
@@ -122,12 +134,49 @@ impl Http {
         Ok(Http { agent, user_agent })
     }
 
-    /// Sends one request. `body` is sent byte for byte (it is what was signed).
-    /// `secret_query` holds query parameters that carry a secret (a WeCom
-    /// access token or corpsecret): they are appended to `url`, but ureq (and
-    /// so every log record it writes) sees only a stand-in; the real value
-    /// replaces it in the bytes as they leave for the socket.
+    /// Sends one request for `call`, and logs it as one attempt. `body` is
+    /// sent byte for byte (it is what was signed). `secret_query` holds query
+    /// parameters that carry a secret (a WeCom access token or corpsecret):
+    /// they are appended to `url`, but ureq (and so every log record it
+    /// writes) sees only a stand-in; the real value replaces it in the bytes
+    /// as they leave for the socket.
     pub(crate) fn send(
+        &self,
+        call: &Call<'_>,
+        method: &str,
+        url: &str,
+        secret_query: &[(&str, &Secret)],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<RawResponse, TransportError> {
+        let number = call.next_attempt();
+        let started = Instant::now();
+        let outcome = self.send_once(method, url, secret_query, headers, body);
+        let code = match &outcome {
+            Ok(response) => platform_code(&response.body),
+            Err(_) => None,
+        };
+        logging::attempt(&Attempt {
+            call,
+            method,
+            path: path_of(url),
+            attempt: number,
+            answer: match &outcome {
+                Ok(response) => Answer::Http {
+                    status: response.status,
+                    code: code.as_deref(),
+                    request_id: response.header("Request-ID"),
+                },
+                Err(error) => Answer::Network {
+                    maybe_sent: error.maybe_sent,
+                },
+            },
+            elapsed: started.elapsed(),
+        });
+        outcome
+    }
+
+    fn send_once(
         &self,
         method: &str,
         url: &str,
@@ -181,6 +230,30 @@ impl Http {
             ("User-Agent", self.user_agent.as_str()),
         ]
     }
+}
+
+/// The platform's error code in an answer body: APIv3's `code`, or WeCom's
+/// `errcode` when it is not 0.
+pub(crate) fn platform_code(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Codes {
+        code: Option<serde_json::Value>,
+        errcode: Option<i64>,
+    }
+    let codes: Codes = serde_json::from_slice(body).ok()?;
+    match (codes.code, codes.errcode) {
+        (Some(serde_json::Value::String(code)), _) => Some(code),
+        (_, Some(errcode)) if errcode != 0 => Some(errcode.to_string()),
+        _ => None,
+    }
+}
+
+/// The path of an absolute URL (`/v3/...`), query included.
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    after_scheme
+        .find('/')
+        .map_or("/", |slash| &after_scheme[slash..])
 }
 
 /// Whether the request may have reached the server decides `outcome_unknown`.

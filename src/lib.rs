@@ -26,6 +26,7 @@ mod crypto;
 mod error;
 pub mod ffi;
 mod http;
+mod logging;
 mod notify;
 #[cfg(feature = "python")]
 mod python;
@@ -38,15 +39,18 @@ pub use config::{
     MAX_JSON_BYTES, WECOM_BASE_URL,
 };
 pub use error::{Error, ErrorDetails, ErrorKind, Reply, Result};
+pub use logging::TARGET as LOG_TARGET;
 pub use notify::{Headers, Notification};
 pub use refund::{domestic, global, wecom};
 pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
 pub use wecom_api::AccessTokenProvider;
 
+use logging::{Call, Decision};
 use refund::domestic::Domestic;
 use refund::global::Global;
 use refund::wecom::WeCom;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A refund client for one family and account. Thread-safe: share it
 /// (e.g. in an `Arc`) and call it from many threads at once.
@@ -146,13 +150,99 @@ impl Client {
     /// (any case, CGI `HTTP_` names accepted), `body` the exact bytes received.
     /// On error, `error.reply` says what to answer the platform.
     pub fn parse_notification(&self, headers: &Headers, body: &[u8]) -> Result<Notification> {
-        notify::check_body_size(body).map_err(notify::with_reply)?;
-        let parsed = match &self.backend {
+        let parsed = notify::check_body_size(body).and_then(|()| match &self.backend {
             Backend::Domestic(client) => notify::parse_apiv3(client.api(), headers, body),
             Backend::Global(client) => notify::parse_apiv3(client.api(), headers, body),
             Backend::WeCom(client) => client.parse_notification(headers, body),
-        };
+        });
+        let call = Call::new(self.family_name(), None);
+        logging::decision(
+            &call,
+            &match &parsed {
+                Ok(notification) => Decision::Notification {
+                    accepted: true,
+                    reason: "verified",
+                    event_type: Some(&notification.event_type),
+                    status: Some(notification.refund.status.name()),
+                },
+                Err(error) => Decision::Notification {
+                    accepted: false,
+                    reason: error.reason,
+                    event_type: None,
+                    status: None,
+                },
+            },
+        );
         parsed.map_err(notify::with_reply)
+    }
+
+    /// Queries until the refund is final (`SUCCESS`, `CLOSED`) or needs
+    /// action (`ABNORMAL`), and returns it. Polls at once, then after 1, 2,
+    /// 4, 8, 16 and then every 30 seconds (well within the platforms' rate
+    /// limits), never past `timeout`. Network failures and busy answers are
+    /// polled through; any other error ends the wait. When time runs out the
+    /// error is [`ErrorKind::Timeout`], with the last refund seen in
+    /// `error.refund`. The result's `attempts` counts every request sent.
+    pub fn wait_for_final(&self, query: &RefundQuery, timeout: Duration) -> Result<Refund> {
+        let reference = match (&query.out_refund_no, &query.refund_id) {
+            (Some(no), _) => Some(("out_refund_no", no.as_str())),
+            (None, Some(id)) => Some(("refund_id", id.as_str())),
+            (None, None) => None,
+        };
+        let call = Call::new(self.family_name(), reference);
+        let deadline = Instant::now().checked_add(timeout);
+        let mut last_refund = None;
+        let mut polls = 0u32;
+        let mut pause = WAIT_FIRST_PAUSE;
+        let ended = loop {
+            polls = polls.saturating_add(1);
+            let outcome = self.query_refund(query);
+            let attempts = match &outcome {
+                Ok(refund) => refund.attempts,
+                Err(error) => error.attempts,
+            };
+            call.add_attempts(attempts);
+            let last_error = match outcome {
+                Ok(refund)
+                    if refund.status.is_final() || refund.status == RefundStatus::Abnormal =>
+                {
+                    break Ok(refund);
+                }
+                Ok(refund) => {
+                    last_refund = Some(refund);
+                    None
+                }
+                Err(error) if error.retryable => Some(error),
+                Err(error) => break Err(error),
+            };
+            let left = deadline.map_or(pause, |at| at.saturating_duration_since(Instant::now()));
+            if left.is_zero() {
+                break Err(wait_timeout(timeout, polls, last_refund.take(), last_error));
+            }
+            std::thread::sleep(pause.min(left));
+            pause = pause.saturating_mul(2).min(WAIT_MAX_PAUSE);
+        };
+        let status = match &ended {
+            Ok(refund) => refund.status.name().to_string(),
+            Err(error) => error.kind.name().to_string(),
+        };
+        logging::decision(
+            &call,
+            &Decision::WaitEnded {
+                status: &status,
+                polls,
+            },
+        );
+        call.finish(ended)
+    }
+
+    /// The family's name in log records.
+    fn family_name(&self) -> &'static str {
+        match self.family() {
+            Family::Domestic => "domestic",
+            Family::Global => "global",
+            Family::WeCom => "wecom",
+        }
     }
 
     /// As [`Client::parse_notification`], with the headers as a JSON object of strings.
@@ -165,6 +255,36 @@ impl Client {
     pub fn query_refund_json(&self, query_json: &str) -> Result<Refund> {
         self.query_refund(&refund::parse_json("refund query", query_json)?)
     }
+}
+
+/// The first pause of [`Client::wait_for_final`]; each next one doubles.
+const WAIT_FIRST_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between two queries of a wait.
+const WAIT_MAX_PAUSE: Duration = Duration::from_secs(30);
+
+/// The error of a wait that ran out of time, carrying the last refund seen.
+fn wait_timeout(
+    timeout: Duration,
+    polls: u32,
+    refund: Option<Refund>,
+    last_error: Option<Error>,
+) -> Error {
+    let seen = match (&refund, &last_error) {
+        (Some(refund), _) => format!("the refund is still {}", refund.status.name()),
+        (None, Some(error)) => format!("the last query failed: {error}"),
+        (None, None) => "no query answered".to_string(),
+    };
+    let mut error = Error::new(
+        ErrorKind::Timeout,
+        "wait_timeout",
+        format!(
+            "no final status within {} ms ({polls} queries): {seen}; wait again or query later",
+            logging::millis(timeout)
+        ),
+    )
+    .with_retry(true, false);
+    error.refund = refund;
+    error
 }
 
 /// The library version, e.g. `0.1.0`.

@@ -4,7 +4,8 @@
 use crate::config::{Config, SerialPreference};
 use crate::crypto::{aead_decrypt, EncryptedResource, SigningKey, VerifyingKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{Http, RawResponse, Retries, TransportError};
+use crate::http::{platform_code, Http, RawResponse, Retries, TransportError};
+use crate::logging::{self, Call, Decision};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -35,6 +36,8 @@ pub(crate) struct ApiV3 {
     certificates_path: &'static str,
     retries: Retries,
     max_skew: u64,
+    /// The family name in log records.
+    family: &'static str,
 }
 
 /// Platform certificates by serial, downloaded on demand.
@@ -52,6 +55,7 @@ impl ApiV3 {
         config: &Config,
         default_base_url: &str,
         certificates_path: &'static str,
+        family: &'static str,
     ) -> Result<ApiV3> {
         config.check_common()?;
         let (serial_no, apiv3_key) = config.apiv3_credentials()?;
@@ -109,6 +113,7 @@ impl ApiV3 {
             certificates_path,
             retries: Retries::new(config),
             max_skew: config.max_clock_skew_secs,
+            family,
         })
     }
 
@@ -117,11 +122,12 @@ impl ApiV3 {
     /// object of the verified 2xx answer.
     pub(crate) fn call(
         &self,
+        call: &Call<'_>,
         method: &str,
         target: &str,
         body: &[u8],
     ) -> Result<Map<String, Value>> {
-        let response = self.send_with_retries(method, target, body)?;
+        let response = self.send_with_retries(call, method, target, body)?;
         if !(200..300).contains(&response.status) {
             return Err(api_error(&response));
         }
@@ -150,10 +156,17 @@ impl ApiV3 {
 
     /// Sends with bounded retries; every attempt carries the same body bytes
     /// and a fresh signature. Returns the last response, whatever its status.
-    fn send_with_retries(&self, method: &str, target: &str, body: &[u8]) -> Result<RawResponse> {
+    fn send_with_retries(
+        &self,
+        call: &Call<'_>,
+        method: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Result<RawResponse> {
         let url = format!("{}{}", self.base_url, target);
         self.retries
             .run(
+                call,
                 || {
                     let authorization = self.authorization(method, target, body)?;
                     let mut headers = vec![("Authorization", authorization.as_str())];
@@ -161,12 +174,12 @@ impl ApiV3 {
                         // Ask for public-key-signed answers (§2.5, migration).
                         headers.push(("Wechatpay-Serial", id.as_str()));
                     }
-                    Ok(self.http.send(method, &url, &[], &headers, body))
+                    Ok(self.http.send(call, method, &url, &[], &headers, body))
                 },
                 |outcome: &Result<_>| match outcome {
-                    Ok(Ok(response)) => is_retryable_status(response),
-                    Ok(Err(_)) => true,
-                    Err(_) => false,
+                    Ok(Ok(response)) => retry_reason(response),
+                    Ok(Err(_)) => Some("network error"),
+                    Err(_) => None,
                 },
             )?
             .map_err(TransportError::into_error)
@@ -238,14 +251,24 @@ impl ApiV3 {
                 return failure.clone().map_or(Ok(()), Err);
             }
         }
-        let outcome = self.download_and_verify(store);
+        let call = Call::background(self.family);
+        let outcome = self.download_and_verify(&call, store);
+        logging::decision(
+            &call,
+            &Decision::CertificateDownload {
+                count: outcome.as_ref().map_or(0, |count| *count),
+                error: outcome.as_ref().err().map(|error| error.reason),
+            },
+        );
+        let outcome = outcome.map(|_| ());
         *last = Some((Instant::now(), outcome.clone().err()));
         outcome
     }
 
     /// One download: every failure names the download and carries its own
     /// HTTP status, code and request id, not those of the answer being verified.
-    fn download_and_verify(&self, store: &CertificateStore) -> Result<()> {
+    /// Returns how many certificates it got.
+    fn download_and_verify(&self, call: &Call<'_>, store: &CertificateStore) -> Result<usize> {
         let path = self.certificates_path;
         let named = |mut error: Error| {
             error.message = format!(
@@ -254,7 +277,9 @@ impl ApiV3 {
             );
             error
         };
-        let response = self.send_with_retries("GET", path, b"").map_err(named)?;
+        let response = self
+            .send_with_retries(call, "GET", path, b"")
+            .map_err(named)?;
         let failed = |mut error: Error| {
             error.http_status = Some(response.status);
             error.request_id = response.header("Request-ID").map(str::to_string);
@@ -306,8 +331,9 @@ impl ApiV3 {
             .by_serial
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = downloaded.len();
         map.extend(downloaded);
-        Ok(())
+        Ok(count)
     }
 
     fn decrypt_certificates(&self, body: &[u8]) -> Result<HashMap<String, Arc<VerifyingKey>>> {
@@ -465,18 +491,15 @@ pub(crate) fn check_timestamp(name: &str, timestamp: &str, now: i64, max_skew: u
     Ok(())
 }
 
-/// 5xx and `SYSTEM_ERROR` are resent; 429 is not, its outcome is unknown (§4.5).
-fn is_retryable_status(response: &RawResponse) -> bool {
-    response.status >= 500
-        || matches!(
-            error_code(&response.body).as_deref(),
-            Some("SYSTEM_ERROR" | "BIZERR_NEED_RETRY")
-        )
-}
-
-fn error_code(body: &[u8]) -> Option<String> {
-    let value: Value = serde_json::from_slice(body).ok()?;
-    value.get("code")?.as_str().map(str::to_string)
+/// Why an answer is resent: 5xx and `SYSTEM_ERROR` are; 429 is not, its
+/// outcome is unknown (§4.5).
+fn retry_reason(response: &RawResponse) -> Option<&'static str> {
+    match platform_code(&response.body).as_deref() {
+        Some("SYSTEM_ERROR") => Some("SYSTEM_ERROR"),
+        Some("BIZERR_NEED_RETRY") => Some("BIZERR_NEED_RETRY"),
+        _ if response.status >= 500 => Some("HTTP 5xx"),
+        _ => None,
+    }
 }
 
 /// Maps a non-2xx answer (`{"code","message","detail"}`) to an [`Error`].

@@ -4,6 +4,7 @@
 use crate::config::{Config, Secret};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{Http, RawResponse, Retries};
+use crate::logging::{self, Call, Decision};
 use crate::refund::encode_path_segment;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,9 @@ pub trait AccessTokenProvider: Send + Sync {
     /// (`40014`/`42001`): return a different, fresh one. Never log tokens.
     fn access_token(&self, rejected: Option<&str>) -> Result<Secret>;
 }
+
+/// The family's name in log records.
+const FAMILY: &str = "wecom";
 
 /// Renew a fetched token this long before WeCom says it expires.
 const EARLY_RENEWAL: Duration = Duration::from_secs(300);
@@ -57,13 +61,27 @@ impl AccessTokenProvider for FetchedToken {
             .cache
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((token, renew_at)) = cache.as_ref() {
+        let why = match cache.as_ref() {
             // Another thread may have renewed it already after the same rejection.
-            if Instant::now() < *renew_at && rejected != Some(token.expose()) {
+            Some((token, renew_at))
+                if Instant::now() < *renew_at && rejected != Some(token.expose()) =>
+            {
                 return Ok(token.clone());
             }
-        }
-        let (token, lifetime) = self.fetch()?;
+            None => "first",
+            Some(_) if rejected.is_some() => "rejected",
+            Some(_) => "expiring",
+        };
+        let call = Call::background(FAMILY);
+        let fetched = self.fetch(&call);
+        logging::decision(
+            &call,
+            &Decision::TokenRenewal {
+                why,
+                ok: fetched.is_ok(),
+            },
+        );
+        let (token, lifetime) = fetched?;
         let renew_in = lifetime.saturating_sub(EARLY_RENEWAL.min(lifetime / 2));
         // At most two hours ahead; should the clock's range end sooner, renew next time.
         let renew_at = Instant::now()
@@ -77,18 +95,20 @@ impl AccessTokenProvider for FetchedToken {
 impl FetchedToken {
     /// `GET cgi-bin/gettoken`, resent like any safe request (network
     /// failures, 5xx, errcode -1). Its lifetime is at most two hours.
-    fn fetch(&self) -> Result<(Secret, Duration)> {
+    fn fetch(&self, call: &Call<'_>) -> Result<(Secret, Duration)> {
         let secret_free = |error: Error| token_fetch_failed(redact(error, &[&self.corpsecret]));
         let response = self
             .retries
             .run(
+                call,
                 || {
                     let corpsecret = [("corpsecret", &self.corpsecret)];
-                    self.http.send("GET", &self.url, &corpsecret, &[], b"")
+                    self.http
+                        .send(call, "GET", &self.url, &corpsecret, &[], b"")
                 },
                 |outcome| match outcome {
-                    Err(_) => true,
-                    Ok(response) => is_busy(response),
+                    Err(_) => Some("network error"),
+                    Ok(response) => busy_reason(response),
                 },
             )
             .map_err(|e| secret_free(e.into_error()))?;
@@ -201,6 +221,7 @@ impl WeComApi {
     /// allows once a minute per order) only what never left is resent.
     pub(crate) fn call(
         &self,
+        call: &Call<'_>,
         path: &str,
         body: &[u8],
         resend: bool,
@@ -224,10 +245,10 @@ impl WeComApi {
                 }
             };
             let outcome = self.retries.run(
+                call,
                 || {
-                    let outcome =
-                        self.http
-                            .send("POST", &url, &[("access_token", &token)], &[], body);
+                    let secret = [("access_token", &token)];
+                    let outcome = self.http.send(call, "POST", &url, &secret, &[], body);
                     maybe_processed |= match &outcome {
                         Ok(response) => !errcode(response).is_some_and(is_token_rejection),
                         Err(error) => error.maybe_sent,
@@ -235,8 +256,10 @@ impl WeComApi {
                     outcome
                 },
                 |outcome| match outcome {
-                    Err(error) => resend || !error.maybe_sent,
-                    Ok(response) => resend && is_busy(response),
+                    Err(error) if resend || !error.maybe_sent => Some("network error"),
+                    Err(_) => None,
+                    Ok(response) if resend => busy_reason(response),
+                    Ok(_) => None,
                 },
             );
             let failed = |error: Error| Failure {
@@ -262,9 +285,15 @@ fn is_token_rejection(errcode: i64) -> bool {
     matches!(errcode, 40014 | 42001 | 40082)
 }
 
-/// 5xx or `errcode -1`: WeCom did not process the request.
-fn is_busy(response: &RawResponse) -> bool {
-    response.status >= 500 || errcode(response) == Some(-1)
+/// Why WeCom did not process a request, if it did not: 5xx or `errcode -1`.
+fn busy_reason(response: &RawResponse) -> Option<&'static str> {
+    if response.status >= 500 {
+        Some("HTTP 5xx")
+    } else if errcode(response) == Some(-1) {
+        Some("errcode -1")
+    } else {
+        None
+    }
 }
 
 fn errcode(response: &RawResponse) -> Option<i64> {

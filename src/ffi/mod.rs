@@ -10,6 +10,7 @@
 
 mod boundary;
 mod handles;
+mod log;
 mod strings;
 mod token;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use strings::{input_str, output_string};
 
 pub use handles::wxrefund_client;
+pub use log::wxrefund_log_fn;
 pub use token::wxrefund_access_token_fn;
 
 /// Result of every fallible function. The numbers are fixed forever.
@@ -58,10 +60,12 @@ pub enum wxrefund_status {
     TimestampOutOfWindow = 14,
     /// A notification's envelope is malformed.
     MalformedNotification = 15,
+    /// `wxrefund_refund_wait` ran out of time; the error JSON's `refund` is the last one seen.
+    Timeout = 16,
 }
 
 impl wxrefund_status {
-    const ALL: [wxrefund_status; 16] = [
+    const ALL: [wxrefund_status; 17] = [
         wxrefund_status::Ok,
         wxrefund_status::InvalidArgument,
         wxrefund_status::InvalidJson,
@@ -78,6 +82,7 @@ impl wxrefund_status {
         wxrefund_status::Internal,
         wxrefund_status::TimestampOutOfWindow,
         wxrefund_status::MalformedNotification,
+        wxrefund_status::Timeout,
     ];
 
     pub(crate) fn of(kind: ErrorKind) -> wxrefund_status {
@@ -97,6 +102,7 @@ impl wxrefund_status {
             ErrorKind::Internal => wxrefund_status::Internal,
             ErrorKind::TimestampOutOfWindow => wxrefund_status::TimestampOutOfWindow,
             ErrorKind::MalformedNotification => wxrefund_status::MalformedNotification,
+            ErrorKind::Timeout => wxrefund_status::Timeout,
         }
     }
 
@@ -118,8 +124,25 @@ impl wxrefund_status {
             wxrefund_status::Internal => c"INTERNAL",
             wxrefund_status::TimestampOutOfWindow => c"TIMESTAMP_OUT_OF_WINDOW",
             wxrefund_status::MalformedNotification => c"MALFORMED_NOTIFICATION",
+            wxrefund_status::Timeout => c"TIMEOUT",
         }
     }
+}
+
+/// Levels of log records, for `wxrefund_set_log_callback`. The numbers are fixed forever.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum wxrefund_log_level {
+    /// Nothing the library writes today: reserved for failures of the library itself.
+    Error = 1,
+    /// A retry, an outcome unknown, a refused notification, a failed download or token fetch.
+    Warn = 2,
+    /// A certificate download, a token renewal, an accepted notification, the end of a wait.
+    Info = 3,
+    /// One record per HTTP attempt.
+    Debug = 4,
+    /// Everything (today the same as `DEBUG`).
+    Trace = 5,
 }
 
 /// The library version, e.g. `"0.1.0"`.
@@ -315,6 +338,85 @@ pub unsafe extern "C" fn wxrefund_refund_query(
     }
 }
 
+/// Queries a refund until it is final (`SUCCESS`, `CLOSED`) or needs action
+/// (`ABNORMAL`), within `timeout_ms` milliseconds.
+///
+/// `query_json` is as for `wxrefund_refund_query`. Queries at once, then
+/// after 1, 2, 4, 8, 16 and then every 30 seconds, never past the timeout.
+/// Network failures and busy answers are polled through; any other error
+/// (e.g. `WXREFUND_STATUS_NOT_FOUND`) ends the wait at once.
+///
+/// On success `*response_json_out` receives the refund as from
+/// `wxrefund_refund_query`; its `wxrefund.attempts` counts every request
+/// sent and `wxrefund.elapsed_ms` the whole wait. When time runs out the
+/// status is `WXREFUND_STATUS_TIMEOUT` and the error JSON's `refund` holds
+/// the last refund seen (absent if no query succeeded).
+///
+/// Blocks the calling thread for up to `timeout_ms`. Pointers, ownership and
+/// thread-safety as for `wxrefund_refund_query`.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for reads (`query_json`, up to its NUL) or writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_refund_wait(
+    client: *const wxrefund_client,
+    query_json: *const c_char,
+    timeout_ms: u64,
+    response_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    let wait = |client: &Client, query: &str| {
+        let query = crate::refund::parse_json("refund query", query)?;
+        client.wait_for_final(&query, std::time::Duration::from_millis(timeout_ms))
+    };
+    unsafe {
+        json_call(
+            client,
+            (query_json, "query_json"),
+            response_json_out,
+            error_json_out,
+            wait,
+        )
+    }
+}
+
+/// Sends the library's log records to `callback`, process-wide: one record
+/// per HTTP attempt (`DEBUG`) and one per decision (`INFO`, `WARN`: a retry
+/// and why, an outcome unknown, a certificate download, a token renewal, a
+/// notification verdict, the end of a wait).
+///
+/// - `level`: a `wxrefund_log_level`; records below it are not sent.
+/// - `callback(user_data, level, message, fields_json)`: `message` is a
+///   one-line summary, `fields_json` a JSON object of the record's fields
+///   (`event`, `family`, `out_refund_no`, `method`, `path`, `attempt`,
+///   `http_status`, `code`, `request_id`, `elapsed_ms`, `reason`, ...). Both
+///   strings belong to the library and are valid only during the call. No
+///   record ever carries a secret, a header value, a request or answer body,
+///   or a personal field.
+/// - The callback may be called from any thread, and from several at once;
+///   it must not call `wxrefund_set_log_callback` (that call fails with
+///   `WXREFUND_STATUS_INVALID_ARGUMENT`). Records the library writes while
+///   the callback runs on the same thread are dropped.
+/// - NULL `callback` turns logging off. When this function returns, the
+///   previous callback is no longer running and is never called again, so
+///   its `user_data` may be freed.
+///
+/// Returns `WXREFUND_STATUS_OK`, or `WXREFUND_STATUS_INVALID_ARGUMENT` for a
+/// level outside 1-5. `error_json_out` may be NULL. Thread-safe.
+///
+/// # Safety
+/// `callback` must be safe to call with `user_data` from any thread until it
+/// is replaced; `error_json_out` must be NULL or valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_set_log_callback(
+    level: c_int,
+    callback: wxrefund_log_fn,
+    user_data: *mut c_void,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    boundary(error_json_out, || log::set(level, callback, user_data))
+}
+
 /// Verifies and decrypts a refund notification the host received.
 ///
 /// - `headers_json`: a JSON object of the request's headers as strings
@@ -379,7 +481,7 @@ unsafe fn json_call(
     (input, input_name): (*const c_char, &str),
     response_json_out: *mut *mut c_char,
     error_json_out: *mut *mut c_char,
-    operation: fn(&Client, &str) -> crate::Result<crate::Refund>,
+    operation: impl FnOnce(&Client, &str) -> crate::Result<crate::Refund>,
 ) -> wxrefund_status {
     boundary(error_json_out, || {
         let input = unsafe { input_str(input, input_name) }?;

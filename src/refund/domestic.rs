@@ -6,6 +6,7 @@ use super::{
 };
 use crate::config::{Config, Mode, DOMESTIC_BASE_URL};
 use crate::error::{Error, Result};
+use crate::logging::Call;
 use crate::v3::ApiV3;
 use serde::{Deserialize, Serialize};
 
@@ -178,6 +179,9 @@ impl GoodsDetail {
     }
 }
 
+/// The family's name in log records.
+const FAMILY: &str = "domestic";
+
 /// A mainland refund client: one merchant (or service provider) account.
 pub(crate) struct Domestic {
     api: ApiV3,
@@ -193,7 +197,7 @@ impl Domestic {
 
     pub(crate) fn new(config: &Config) -> Result<Domestic> {
         Ok(Domestic {
-            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates")?,
+            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates", FAMILY)?,
             mode: config.mode,
             default_sub_mchid: config.sub_mchid.clone(),
         })
@@ -226,10 +230,12 @@ impl Domestic {
         // Serialized once: these exact bytes are signed, sent, and resent on retry.
         let body = serde_json::to_vec(&request)
             .map_err(|e| Error::new(crate::ErrorKind::Internal, "serialize", e.to_string()))?;
-        let fields = self
-            .api
-            .call("POST", "/v3/refund/domestic/refunds", &body)?;
-        Ok(Refund::from_fields(fields, "refund_id"))
+        let call = Call::refund(FAMILY, &request.out_refund_no);
+        call.finish(
+            self.api
+                .call(&call, "POST", "/v3/refund/domestic/refunds", &body)
+                .map(|fields| Refund::from_fields(fields, "refund_id")),
+        )
     }
 
     /// `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=]`.
@@ -253,8 +259,12 @@ impl Domestic {
             target.push_str("?sub_mchid=");
             target.push_str(&sub);
         }
-        let fields = self.api.call("GET", &target, b"")?;
-        Ok(Refund::from_fields(fields, "refund_id"))
+        let call = Call::refund(FAMILY, out_refund_no);
+        call.finish(
+            self.api
+                .call(&call, "GET", &target, b"")
+                .map(|fields| Refund::from_fields(fields, "refund_id")),
+        )
     }
 }
 

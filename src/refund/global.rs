@@ -8,6 +8,7 @@ use super::{
 };
 use crate::config::{Config, Mode, GLOBAL_BASE_URL};
 use crate::error::{Error, ErrorKind, Result};
+use crate::logging::Call;
 use crate::v3::ApiV3;
 use serde::{Deserialize, Serialize};
 
@@ -145,6 +146,9 @@ struct ApplyBody<'a> {
     request: &'a RefundRequest,
 }
 
+/// The family's name in log records.
+const FAMILY: &str = "global";
+
 /// A Global refund client: one merchant or institution account.
 pub(crate) struct Global {
     api: ApiV3,
@@ -162,7 +166,7 @@ impl Global {
     }
 
     pub(crate) fn new(config: &Config) -> Result<Global> {
-        let api = ApiV3::new(config, GLOBAL_BASE_URL, "/v3/global/certificates")?;
+        let api = ApiV3::new(config, GLOBAL_BASE_URL, "/v3/global/certificates", FAMILY)?;
         Ok(Global {
             api,
             mode: config.mode,
@@ -226,8 +230,12 @@ impl Global {
         // Serialized once: these exact bytes are signed, sent, and resent on retry.
         let body = serde_json::to_vec(&body)
             .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
-        let fields = self.api.call("POST", "/v3/global/refunds", &body)?;
-        Ok(Refund::from_fields(fields, "id"))
+        let call = Call::refund(FAMILY, &request.out_refund_no);
+        call.finish(
+            self.api
+                .call(&call, "POST", "/v3/global/refunds", &body)
+                .map(|fields| Refund::from_fields(fields, "id")),
+        )
     }
 
     /// `GET /v3/global/refunds/id/{refund_id}` or
@@ -235,16 +243,22 @@ impl Global {
     /// merchant in the query string. Path segments are percent-encoded and
     /// signed exactly as sent.
     pub(crate) fn query(&self, query: &RefundQuery) -> Result<Refund> {
-        let path = match (&query.refund_id, &query.out_refund_no) {
+        let (path, reference) = match (&query.refund_id, &query.out_refund_no) {
             (Some(id), None) => {
                 check_charset("refund_id", id, 1, 32, b"")?;
-                format!("/v3/global/refunds/id/{}", encode_path_segment(id))
+                (
+                    format!("/v3/global/refunds/id/{}", encode_path_segment(id)),
+                    ("refund_id", id.as_str()),
+                )
             }
             (None, Some(no)) => {
                 check_out_refund_no(no)?;
-                format!(
-                    "/v3/global/refunds/out-refund-no/{}",
-                    encode_path_segment(no)
+                (
+                    format!(
+                        "/v3/global/refunds/out-refund-no/{}",
+                        encode_path_segment(no)
+                    ),
+                    ("out_refund_no", no.as_str()),
                 )
             }
             _ => {
@@ -256,8 +270,12 @@ impl Global {
         };
         let identity = self.identity(query.sub_mchid.as_ref(), None)?;
         let target = format!("{path}?{}", identity.query_string());
-        let fields = self.api.call("GET", &target, b"")?;
-        Ok(Refund::from_fields(fields, "id"))
+        let call = Call::new(FAMILY, Some(reference));
+        call.finish(
+            self.api
+                .call(&call, "GET", &target, b"")
+                .map(|fields| Refund::from_fields(fields, "id")),
+        )
     }
 }
 

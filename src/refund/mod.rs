@@ -50,6 +50,10 @@ pub struct Refund {
     pub status: RefundStatus,
     /// WeChat's refund id, whatever the family calls it (`refund_id`, Global's `id`).
     pub refund_id: Option<String>,
+    /// Requests this call sent (retries included); 0 for a notification.
+    pub attempts: u32,
+    /// How long the call took, in milliseconds; 0 for a notification.
+    pub elapsed_ms: u64,
 }
 
 /// Refund status normalized across families (`CLOSED` and Global's
@@ -129,6 +133,8 @@ impl Refund {
             status,
             refund_id,
             fields,
+            attempts: 0,
+            elapsed_ms: 0,
         }
     }
 
@@ -137,8 +143,8 @@ impl Refund {
         self.fields.get(name).and_then(Value::as_str)
     }
 
-    /// The platform's fields plus
-    /// `"wxrefund": {"status", "final", "action_required", "refund_id"}`.
+    /// The platform's fields plus `"wxrefund": {"status", "final",
+    /// "action_required", "refund_id", "attempts", "elapsed_ms"}`.
     pub fn to_json(&self) -> Value {
         let mut object = self.fields.clone();
         object.insert(
@@ -148,6 +154,8 @@ impl Refund {
                 "refund_id": self.refund_id,
                 "final": self.status.is_final(),
                 "action_required": self.status == RefundStatus::Abnormal,
+                "attempts": self.attempts,
+                "elapsed_ms": self.elapsed_ms,
             }),
         );
         Value::Object(object)

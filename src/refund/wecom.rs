@@ -6,6 +6,7 @@ use super::{
 };
 use crate::config::{Config, WECOM_BASE_URL};
 use crate::error::{Error, ErrorKind, Result};
+use crate::logging::Call;
 use crate::notify::wecom::CallbackKeys;
 use crate::notify::{Headers, Notification};
 use crate::wecom_api::{AccessTokenProvider, WeComApi};
@@ -191,8 +192,10 @@ impl WeCom {
         })
         .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
         let previous = self.spacing.admit(&request.out_trade_no)?;
-        self.api
-            .call("/cgi-bin/miniapppay/refund", &body, false)
+        let call = Call::refund("wecom", &request.out_refund_no);
+        let applied = self
+            .api
+            .call(&call, "/cgi-bin/miniapppay/refund", &body, false)
             .map(|fields| Refund::from_fields(fields, "refund_id"))
             .map_err(|failure| {
                 // WeCom never saw this request: it spent none of the order's quota.
@@ -200,7 +203,8 @@ impl WeCom {
                     self.spacing.release(&request.out_trade_no, previous);
                 }
                 failure.error
-            })
+            });
+        call.finish(applied)
     }
 
     /// A refund callback: `params` are the callback URL's query parameters.
@@ -238,10 +242,13 @@ impl WeCom {
             out_refund_no,
         })
         .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
+        let call = Call::refund("wecom", out_refund_no);
         let fields = self
             .api
-            .call("/cgi-bin/miniapppay/get_refund_detail", &body, true)?;
-        Ok(Refund::from_fields(fields, "refund_id"))
+            .call(&call, "/cgi-bin/miniapppay/get_refund_detail", &body, true)
+            .map_err(Error::from)
+            .map(|fields| Refund::from_fields(fields, "refund_id"));
+        call.finish(fields)
     }
 }
 

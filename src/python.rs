@@ -7,10 +7,14 @@
 //! block (the network, certificate downloads, waiting in `close`) runs with the
 //! GIL released, and every method body runs inside a panic boundary, so a panic
 //! becomes `wxrefund.PanicError` instead of aborting the interpreter.
+//!
+//! The library's log records go to `logging.getLogger("wxrefund")` (see
+//! [`PyLogSink`]), installed once when the module is imported.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::logging::{Forwarded, Sink};
 use crate::{AccessTokenProvider, Client, Config, Family, Headers, Notification, Refund, Secret};
-use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyRuntimeError, PyRuntimeWarning};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
@@ -19,6 +23,7 @@ use serde_json::{Map, Number, Value};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 use zeroize::{Zeroize, Zeroizing};
 
 /// Deepest nesting accepted when converting a Python value to JSON (serde_json's own limit),
@@ -512,6 +517,30 @@ fn build_client(
     })
 }
 
+/// Reads a timeout in seconds: an `int` or `float` (not `bool`), finite and not negative.
+fn timeout_seconds(timeout: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    let py = timeout.py();
+    let fail = |message: String| Err(raise(py, &invalid_argument(Some("timeout"), message)));
+    if timeout.cast::<PyBool>().is_ok() {
+        return fail("timeout must be a number of seconds, not a bool".into());
+    }
+    let Ok(seconds) = timeout.extract::<f64>() else {
+        return fail(format!(
+            "timeout must be a number of seconds (int or float), not {}",
+            type_name(timeout)
+        ));
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return fail(format!(
+            "timeout must be a finite number of seconds, 0 or more, not {seconds}"
+        ));
+    }
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(duration) => Ok(duration),
+        Err(_) => fail(format!("timeout {seconds} s is too long")),
+    }
+}
+
 fn refund_to_py(py: Python<'_>, refund: &Refund) -> PyResult<Py<PyAny>> {
     Ok(json_to_py(py, &refund.to_json())?.unbind())
 }
@@ -552,7 +581,9 @@ impl PyClient {
     /// ``request`` is a dict with WeChat's field names for this client's family (e.g.
     /// ``out_trade_no``, ``out_refund_no``, ``amount: {refund, total, currency}``); unknown
     /// fields are rejected. It is validated before anything is sent. Returns the platform's
-    /// answer plus ``"wxrefund": {"status", "final", "action_required", "refund_id"}``.
+    /// answer plus ``"wxrefund": {"status", "final", "action_required", "refund_id",
+    /// "attempts", "elapsed_ms"}`` (requests sent, retries included, and the call's
+    /// duration).
     ///
     /// On ``WxRefundError`` with ``outcome_unknown`` the platform may have the refund:
     /// query it before deciding. Releases the GIL while it waits for the network.
@@ -572,6 +603,33 @@ impl PyClient {
         boundary(py, || {
             let json = Value::Object(py_to_object(query, "query")?).to_string();
             let refund = self.run(py, move |client| client.query_refund_json(&json))?;
+            refund_to_py(py, &refund)
+        })
+    }
+
+    /// Queries until the refund is final (``SUCCESS``, ``CLOSED``) or needs action
+    /// (``ABNORMAL``), and returns it like ``query_refund``.
+    ///
+    /// ``query`` is as for ``query_refund``; ``timeout`` is the longest wait in seconds
+    /// (``int`` or ``float``, finite, not negative; 0 queries once). Polls at once, then
+    /// after 1, 2, 4, 8, 16 and then every 30 seconds, never past the timeout; network
+    /// failures and busy answers are polled through, any other error is raised at once.
+    /// When time runs out, raises ``WaitTimeoutError`` whose ``refund`` is the last refund
+    /// seen (or ``None``). ``refund["wxrefund"]["attempts"]`` counts every request sent.
+    /// Releases the GIL while it waits; ``close()`` waits for it to end.
+    fn wait_for_final(
+        &self,
+        py: Python<'_>,
+        query: &Bound<'_, PyAny>,
+        timeout: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        boundary(py, || {
+            let json = Value::Object(py_to_object(query, "query")?).to_string();
+            let timeout = timeout_seconds(timeout)?;
+            let refund = self.run(py, move |client| {
+                let query = crate::refund::parse_json("refund query", &json)?;
+                client.wait_for_final(&query, timeout)
+            })?;
             refund_to_py(py, &refund)
         })
     }
@@ -638,6 +696,134 @@ impl PyClient {
     }
 }
 
+/// Forwards the library's records to `logging.getLogger("wxrefund")` as the `LogRecord`s
+/// of a `logger.log` call: levels ERROR, WARNING, INFO, DEBUG (TRACE becomes DEBUG), the
+/// caller's file and line, and every field as an attribute, as `extra` would set it. A field
+/// whose name the record already uses (`message`, `module`, `asctime`, ...) is set as
+/// `wxrefund_<name>` instead; `record.wxrefund_fields` is the dict of all fields under their
+/// own names. Nothing is built unless `logger.isEnabledFor(level)`; an exception raised by a
+/// handler or filter goes to `sys.unraisablehook`, never into the refund call.
+struct PyLogSink {
+    logger: Py<PyAny>,
+}
+
+impl PyLogSink {
+    /// Runs on whatever thread logged, with the GIL released: attaches, forwards, and
+    /// drops the record when the interpreter is shutting down.
+    fn handle(&self, record: &Forwarded<'_>) {
+        // A panic here must not unwind into the refund call that logged.
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            Python::try_attach(|py| {
+                if let Err(error) = self.forward(py, record) {
+                    let logger = self.logger.bind(py);
+                    if error.is_instance_of::<PyKeyboardInterrupt>(py) {
+                        // SAFETY: PyErr_SetInterrupt only flags a pending SIGINT; it needs
+                        // no argument and may be called from any thread. The interrupt is
+                        // raised as soon as the main thread runs Python code again.
+                        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+                    } else {
+                        error.write_unraisable(py, Some(logger));
+                    }
+                }
+            })
+        }));
+    }
+
+    fn forward(&self, py: Python<'_>, record: &Forwarded<'_>) -> PyResult<()> {
+        let level: u8 = match record.level {
+            log::Level::Error => 40,
+            log::Level::Warn => 30,
+            log::Level::Info => 20,
+            log::Level::Debug | log::Level::Trace => 10,
+        };
+        let logger = self.logger.bind(py);
+        if !logger
+            .call_method1(pyo3::intern!(py, "isEnabledFor"), (level,))?
+            .is_truthy()?
+        {
+            return Ok(());
+        }
+        // What Logger._log does, with the fields set the way `extra` sets them but
+        // renamed instead of refused when they clash.
+        let (file, line, function) = caller(py)?;
+        let name = logger.getattr(pyo3::intern!(py, "name"))?;
+        let built = logger.call_method1(
+            pyo3::intern!(py, "makeRecord"),
+            (
+                name,
+                level,
+                file,
+                line,
+                record.message,
+                PyTuple::empty(py),
+                py.None(),
+                function,
+            ),
+        )?;
+        let fields = PyDict::new(py);
+        for (key, value) in record.fields {
+            let value = json_to_py(py, value)?;
+            fields.set_item(key, &value)?;
+            let taken = matches!(key.as_str(), "message" | "asctime") || built.hasattr(key)?;
+            if taken {
+                built.setattr(format!("wxrefund_{key}"), value)?;
+            } else {
+                built.setattr(key, value)?;
+            }
+        }
+        built.setattr(pyo3::intern!(py, "wxrefund_fields"), fields)?;
+        logger.call_method1(pyo3::intern!(py, "handle"), (built,))?;
+        Ok(())
+    }
+}
+
+/// The file, line and function of the Python code that called into wxrefund on this thread
+/// (what `findCaller` gives a `logger.log` call there), or logging's "unknown" values on a
+/// thread that runs no Python code.
+fn caller(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound<'_, PyAny>)> {
+    // Called from Rust, `sys._getframe(0)` is the innermost Python frame: the caller.
+    match py
+        .import("sys")?
+        .call_method1(pyo3::intern!(py, "_getframe"), (0,))
+    {
+        Ok(frame) => {
+            let code = frame.getattr(pyo3::intern!(py, "f_code"))?;
+            Ok((
+                code.getattr(pyo3::intern!(py, "co_filename"))?,
+                frame.getattr(pyo3::intern!(py, "f_lineno"))?,
+                code.getattr(pyo3::intern!(py, "co_name"))?,
+            ))
+        }
+        Err(_) => Ok((
+            PyString::new(py, "(unknown file)").into_any(),
+            0u8.into_pyobject(py)?.into_any(),
+            PyString::new(py, "(unknown function)").into_any(),
+        )),
+    }
+}
+
+/// Sends the library's records to `logging.getLogger("wxrefund")`; on failure (another
+/// Rust `log` logger in this library's copy, which cannot happen in a Python process
+/// short of a bug) warns instead of refusing the import.
+fn install_log_sink(py: Python<'_>) -> PyResult<()> {
+    let logger = py
+        .import("logging")?
+        .call_method1("getLogger", (crate::logging::TARGET,))?
+        .unbind();
+    let sink = PyLogSink { logger };
+    let sink: Sink = Arc::new(move |record: &Forwarded<'_>| sink.handle(record));
+    // GIL released: a record logged on another thread holds the sink lock while it
+    // waits for the GIL, and set_sink waits for that lock.
+    let installed = py.detach(|| crate::logging::set_sink(log::LevelFilter::Trace, Some(sink)));
+    if let Err(error) = installed {
+        let message = format!("wxrefund's log records will not reach Python logging: {error}");
+        let message = std::ffi::CString::new(message.replace('\0', " "))
+            .unwrap_or_else(|_| std::ffi::CString::from(c"wxrefund: no log records"));
+        PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &message, 1)?;
+    }
+    Ok(())
+}
+
 /// Panics inside the library's panic boundary, with the GIL released: for the tests
 /// that prove a panic becomes ``PanicError`` instead of aborting the interpreter.
 #[pyfunction]
@@ -654,5 +840,6 @@ fn wxrefund_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyClient>()?;
     module.add_function(wrap_pyfunction!(_panic_for_tests, module)?)?;
     module.add("__version__", crate::VERSION)?;
+    install_log_sink(module.py())?;
     Ok(())
 }

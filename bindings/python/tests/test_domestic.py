@@ -31,12 +31,17 @@ def test_apply_then_query_until_final(start_sim):
     assert refund["amount"]["refund"] == 100
     assert refund["wxrefund"]["status"] in ("PROCESSING", "SUCCESS")
     assert refund["wxrefund"]["refund_id"] == refund["refund_id"]
+    assert refund["wxrefund"]["attempts"] == 1
     final = until_final(client, {"out_refund_no": "R1"})
+    elapsed_ms = final["wxrefund"]["elapsed_ms"]
+    assert isinstance(elapsed_ms, int) and 0 <= elapsed_ms < 10_000
     assert final["wxrefund"] == {
         "status": "SUCCESS",
         "final": True,
         "action_required": False,
         "refund_id": refund["refund_id"],
+        "attempts": 1,
+        "elapsed_ms": elapsed_ms,
     }
     assert final["status"] == "SUCCESS"
 
@@ -107,6 +112,7 @@ def test_invalid_request_is_refused_before_sending(start_sim):
     )
     assert bad_number.field == "out_refund_no"
     assert bad_number.http_status is None and not bad_number.outcome_unknown
+    assert bad_number.attempts == 0  # refused before sending
     raises(wxrefund.InvalidJsonError, lambda: client.create_refund({**request("R2"), "x": 1}))
     raises(wxrefund.InvalidArgumentError, lambda: client.create_refund("R1"))
     raises(wxrefund.InvalidArgumentError, lambda: client.create_refund({"x": object()}))
@@ -129,6 +135,8 @@ def test_not_found_carries_code_and_http_status(start_sim):
     assert error.http_status == 404
     assert error.request_id
     assert error.error["code"] == error.code
+    assert error.attempts == 1 and error.error["attempts"] == 1
+    assert 0 <= error.elapsed_ms < 10_000
     assert not error.retryable and not error.outcome_unknown
     assert isinstance(error, wxrefund.WxRefundError)
     assert str(error).startswith("NOT_FOUND: ")

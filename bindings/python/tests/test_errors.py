@@ -25,6 +25,7 @@ STATUSES = {
     "MALFORMED_NOTIFICATION": wxrefund.MalformedNotificationError,
     "PANIC": wxrefund.PanicError,
     "INTERNAL": wxrefund.InternalError,
+    "TIMEOUT": wxrefund.WaitTimeoutError,
 }
 
 
@@ -36,6 +37,7 @@ def test_every_status_has_its_class(status, cls):
     assert error.status == status == cls.STATUS
     assert error.retryable is True and error.outcome_unknown is False
     assert error.field is None and error.code is None and error.reply is None
+    assert error.attempts == 0 and error.elapsed_ms == 0  # absent: nothing was sent
     assert cls.__module__ == "wxrefund" and cls.__doc__
 
 
@@ -45,6 +47,24 @@ def test_unknown_status_maps_to_the_base_class():
     assert type(error) is wxrefund.WxRefundError
     assert str(error) == "SOMETHING_NEW: m (code X1)"
     assert error.outcome_unknown
+
+
+def test_attempts_elapsed_ms_and_the_last_refund_are_attributes():
+    refund = {"out_refund_no": "R1", "status": "PROCESSING",
+              "wxrefund": {"status": "PROCESSING", "final": False, "attempts": 1}}
+    error = _errors._from_error({"status": "TIMEOUT", "kind": "wait_timeout", "message": "m",
+                                 "retryable": True, "outcome_unknown": False,
+                                 "attempts": 3, "elapsed_ms": 1503, "refund": refund})
+    assert type(error) is wxrefund.WaitTimeoutError
+    assert (error.attempts, error.elapsed_ms) == (3, 1503)
+    assert error.refund == refund
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is wxrefund.WaitTimeoutError and copy.refund == refund
+    assert wxrefund.WaitTimeoutError("still waiting").refund is None
+    other = _errors._from_error({"status": "TRANSPORT", "kind": "k", "message": "m",
+                                 "retryable": True, "outcome_unknown": True,
+                                 "attempts": 4, "elapsed_ms": 2000})
+    assert (other.attempts, other.elapsed_ms) == (4, 2000)
 
 
 def test_errors_pickle_and_can_be_built_from_a_message():
@@ -63,8 +83,8 @@ def test_public_names_have_docstrings():
         if name == "__version__":
             continue
         assert getattr(wxrefund, name).__doc__, name
-    for method in ("create_refund", "query_refund", "parse_notification", "close",
-                   "__enter__", "__exit__", "family", "closed"):
+    for method in ("create_refund", "query_refund", "wait_for_final", "parse_notification",
+                   "close", "__enter__", "__exit__", "family", "closed"):
         assert getattr(wxrefund.Client, method).__doc__, method
     assert wxrefund.__version__
 

@@ -8,12 +8,19 @@ WeCom mini-program payments) and verify refund notifications.
 ...         "out_refund_no": "R20261122000001",
 ...         "amount": {"refund": 100, "total": 10000, "currency": "CNY"},
 ...     })
-...     refund = client.query_refund({"out_refund_no": "R20261122000001"})
-...     refund["wxrefund"]["status"], refund["wxrefund"]["final"]
+...     refund = client.wait_for_final({"out_refund_no": "R20261122000001"}, timeout=60)
+...     refund["wxrefund"]["status"], refund["wxrefund"]["attempts"]
 
 Requests and answers are dicts with WeChat's own field names; answers add
-``"wxrefund": {"status", "final", "action_required", "refund_id"}``. Errors are
-``WxRefundError`` subclasses, one per status.
+``"wxrefund": {"status", "final", "action_required", "refund_id", "attempts",
+"elapsed_ms"}``. Errors are ``WxRefundError`` subclasses, one per status.
+
+The library logs to ``logging.getLogger("wxrefund")``: one DEBUG record per HTTP attempt
+and an INFO or WARNING record per decision (retry, outcome unknown, certificate download,
+token renewal, notification verdict, end of a wait), with their fields as record
+attributes (``record.event``, ``record.out_refund_no``, ``record.attempt``, ...; all of
+them in ``record.wxrefund_fields``). Records never hold a secret, a body or a personal
+field.
 """
 
 from ._errors import (
@@ -32,6 +39,7 @@ from ._errors import (
     TimestampError,
     TransportError,
     VerificationError,
+    WaitTimeoutError,
     WxRefundError,
 )
 from ._wxrefund import Client, __version__
@@ -62,4 +70,5 @@ __all__ = [
     "MalformedNotificationError",
     "PanicError",
     "InternalError",
+    "WaitTimeoutError",
 ]

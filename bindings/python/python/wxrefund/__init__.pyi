@@ -16,6 +16,7 @@ from ._errors import RateLimitedError as RateLimitedError
 from ._errors import TimestampError as TimestampError
 from ._errors import TransportError as TransportError
 from ._errors import VerificationError as VerificationError
+from ._errors import WaitTimeoutError as WaitTimeoutError
 from ._errors import WxRefundError as WxRefundError
 from ._wxrefund import Client as Client
 from ._wxrefund import __version__ as __version__
@@ -39,4 +40,5 @@ __all__ = [
     "MalformedNotificationError",
     "PanicError",
     "InternalError",
+    "WaitTimeoutError",
 ]

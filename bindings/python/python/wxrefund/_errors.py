@@ -26,6 +26,7 @@ __all__ = [
     "MalformedNotificationError",
     "PanicError",
     "InternalError",
+    "WaitTimeoutError",
 ]
 
 
@@ -47,6 +48,8 @@ class WxRefundError(Exception):
         retry_after_secs: seconds to wait before sending again (WeCom's per-order guard).
         reply: for a notification that failed, what to answer the platform
             (``{"http_status": int, "body": str}``).
+        attempts: HTTP requests the failed call sent, retries included (0: nothing was sent).
+        elapsed_ms: how long the failed call took, in milliseconds.
         error: the whole error object as a dict.
     """
 
@@ -65,6 +68,8 @@ class WxRefundError(Exception):
     outcome_unknown: bool
     retry_after_secs: Optional[int]
     reply: Optional[Dict[str, Any]]
+    attempts: int
+    elapsed_ms: int
     error: Dict[str, Any]
 
     def __init__(self, error: Union[Mapping[str, Any], str, None] = None, /) -> None:
@@ -92,6 +97,8 @@ class WxRefundError(Exception):
         self.outcome_unknown = bool(error["outcome_unknown"])
         self.retry_after_secs = error.get("retry_after_secs")
         self.reply = error.get("reply")
+        self.attempts = int(error.get("attempts") or 0)
+        self.elapsed_ms = int(error.get("elapsed_ms") or 0)
 
     def __str__(self) -> str:
         text = f"{self.status}: {self.message}"
@@ -196,6 +203,25 @@ class InternalError(WxRefundError):
     STATUS = "INTERNAL"
 
 
+class WaitTimeoutError(WxRefundError):
+    """``Client.wait_for_final`` ran out of time before the refund was final (status
+    ``TIMEOUT``; ``retryable``: waiting again may succeed).
+
+    Attributes:
+        refund: the last refund a query returned, as ``query_refund`` returns it (usually
+            ``PROCESSING``), or ``None`` when no query succeeded.
+    """
+
+    STATUS = "TIMEOUT"
+
+    refund: Optional[Dict[str, Any]]
+
+    def __init__(self, error: Union[Mapping[str, Any], str, None] = None, /) -> None:
+        """As ``WxRefundError``; ``refund`` comes from the error object's ``refund``."""
+        super().__init__(error)
+        self.refund = self.error.get("refund")
+
+
 _BY_STATUS: Dict[str, Type[WxRefundError]] = {
     cls.STATUS: cls
     for cls in (
@@ -214,6 +240,7 @@ _BY_STATUS: Dict[str, Type[WxRefundError]] = {
         MalformedNotificationError,
         PanicError,
         InternalError,
+        WaitTimeoutError,
     )
     if cls.STATUS is not None
 }

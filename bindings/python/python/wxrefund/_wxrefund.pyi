@@ -44,7 +44,9 @@ class Client:
         ``request`` is a dict with WeChat's field names for this client's family (e.g.
         ``out_trade_no``, ``out_refund_no``, ``amount: {refund, total, currency}``); unknown
         fields are rejected. It is validated before anything is sent. Returns the platform's
-        answer plus ``"wxrefund": {"status", "final", "action_required", "refund_id"}``.
+        answer plus ``"wxrefund": {"status", "final", "action_required", "refund_id",
+        "attempts", "elapsed_ms"}`` (requests sent, retries included, and the call's
+        duration).
 
         On ``WxRefundError`` with ``outcome_unknown`` the platform may have the refund:
         query it before deciding. Releases the GIL while it waits for the network.
@@ -54,6 +56,18 @@ class Client:
         plus ``sub_mchid`` in partner/institution mode when it differs from the configured
         one. Returns the refund like ``create_refund``; ``refund["wxrefund"]["final"]`` says
         whether it can still change. Releases the GIL while it waits for the network.
+        """
+    def wait_for_final(self, query: Mapping[str, Any], timeout: float) -> Dict[str, Any]:
+        """Queries until the refund is final (``SUCCESS``, ``CLOSED``) or needs action
+        (``ABNORMAL``), and returns it like ``query_refund``.
+
+        ``query`` is as for ``query_refund``; ``timeout`` is the longest wait in seconds
+        (``int`` or ``float``, finite, not negative; 0 queries once). Polls at once, then
+        after 1, 2, 4, 8, 16 and then every 30 seconds, never past the timeout; network
+        failures and busy answers are polled through, any other error is raised at once.
+        When time runs out, raises ``WaitTimeoutError`` whose ``refund`` is the last refund
+        seen (or ``None``). ``refund["wxrefund"]["attempts"]`` counts every request sent.
+        Releases the GIL while it waits; ``close()`` waits for it to end.
         """
     def parse_notification(
         self, headers: _Headers, body: Union[bytes, bytearray]

@@ -103,6 +103,17 @@ impl SigningKey {
         Ok(BASE64.encode(signature))
     }
 
+    /// The public half, as a PKCS#1 `RSAPublicKey` DER (the end of a
+    /// certificate's SubjectPublicKeyInfo): to check a certificate matches.
+    pub(crate) fn public_key_der(&self) -> &[u8] {
+        self.pair.public().as_ref()
+    }
+
+    /// The size of the RSA modulus in bits.
+    pub(crate) fn public_key_bits(&self) -> usize {
+        self.pair.public().modulus_len().saturating_mul(8)
+    }
+
     /// A random alphanumeric string of `len` characters, from the OS CSPRNG.
     pub(crate) fn nonce(&self, len: usize) -> Result<String> {
         random_alphanumeric(&self.rng, len)

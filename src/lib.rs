@@ -23,6 +23,7 @@
 
 mod config;
 mod crypto;
+pub mod doctor;
 mod error;
 pub mod ffi;
 mod http;
@@ -43,6 +44,7 @@ pub use logging::TARGET as LOG_TARGET;
 pub use notify::{Headers, Notification};
 pub use refund::{domestic, global, wecom};
 pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
+pub use v3::PlatformCertificate;
 pub use wecom_api::AccessTokenProvider;
 
 use logging::{Call, Decision};
@@ -234,6 +236,22 @@ impl Client {
             },
         );
         call.finish(ended)
+    }
+
+    /// Downloads the platform certificates now (`/v3/certificates`, Global
+    /// `/v3/global/certificates`): the answer verified, each certificate
+    /// decrypted with the APIv3 key. A client that verifies with
+    /// certificates keeps them. WeCom has no certificates: `INVALID_REQUEST`.
+    pub fn download_certificates(&self) -> Result<Vec<PlatformCertificate>> {
+        match &self.backend {
+            Backend::Domestic(client) => client.api().platform_certificates(),
+            Backend::Global(client) => client.api().platform_certificates(),
+            Backend::WeCom(_) => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "wrong_family",
+                "WeCom has no platform certificates: it authenticates with an access token",
+            )),
+        }
     }
 
     /// The family's name in log records.

@@ -40,6 +40,20 @@ pub(crate) struct ApiV3 {
     family: &'static str,
 }
 
+/// A platform certificate as downloaded from `/v3/certificates` (or the
+/// Global path): its answer verified, the certificate decrypted with the APIv3 key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformCertificate {
+    /// The certificate serial, hex, as the platform names it in `Wechatpay-Serial`.
+    pub serial_no: String,
+    /// Start of validity, RFC 3339 as the platform sends it.
+    pub effective_time: String,
+    /// End of validity, RFC 3339 as the platform sends it.
+    pub expire_time: String,
+    /// The certificate, PEM (`-----BEGIN CERTIFICATE-----`).
+    pub pem: String,
+}
+
 /// Platform certificates by serial, downloaded on demand.
 struct CertificateStore {
     by_serial: RwLock<HashMap<String, Arc<VerifyingKey>>>,
@@ -209,6 +223,21 @@ impl ApiV3 {
         })
     }
 
+    /// The doctor's probe: sends a signed `GET target` (with retries) and
+    /// returns the answer, whatever its status, and whether its signature
+    /// verifies with the keys of this client (error answers included).
+    pub(crate) fn probe(&self, call: &Call<'_>, target: &str) -> Result<(RawResponse, Result<()>)> {
+        let response = self.send_with_retries(call, "GET", target, b"")?;
+        let verified = verify_response(&response, self.max_skew, |serial| self.key_for(serial));
+        Ok((response, verified))
+    }
+
+    /// Whether answers are verified with the WeChat Pay public key, and
+    /// whether platform certificates are downloaded (both can hold).
+    pub(crate) fn verification_modes(&self) -> (bool, bool) {
+        (self.public_key.is_some(), self.certificates.is_some())
+    }
+
     /// Decrypts an AEAD resource with the APIv3 key.
     pub(crate) fn decrypt(&self, resource: &EncryptedResource) -> Result<Vec<u8>> {
         aead_decrypt(&self.apiv3_key, resource)
@@ -251,24 +280,35 @@ impl ApiV3 {
                 return failure.clone().map_or(Ok(()), Err);
             }
         }
+        let outcome = self.platform_certificates().map(drop);
+        *last = Some((Instant::now(), outcome.clone().err()));
+        outcome
+    }
+
+    /// Downloads, verifies and decrypts the platform certificates now, keeps
+    /// them for verifying answers (when this client downloads certificates),
+    /// and returns them. Logged as a `certificate_download` decision.
+    pub(crate) fn platform_certificates(&self) -> Result<Vec<PlatformCertificate>> {
         let call = Call::background(self.family);
-        let outcome = self.download_and_verify(&call, store);
+        let outcome = self.download_and_verify(&call, self.certificates.as_ref());
         logging::decision(
             &call,
             &Decision::CertificateDownload {
-                count: outcome.as_ref().map_or(0, |count| *count),
+                count: outcome.as_ref().map_or(0, Vec::len),
                 error: outcome.as_ref().err().map(|error| error.reason),
             },
         );
-        let outcome = outcome.map(|_| ());
-        *last = Some((Instant::now(), outcome.clone().err()));
         outcome
     }
 
     /// One download: every failure names the download and carries its own
     /// HTTP status, code and request id, not those of the answer being verified.
-    /// Returns how many certificates it got.
-    fn download_and_verify(&self, call: &Call<'_>, store: &CertificateStore) -> Result<usize> {
+    /// Adds the certificates to `store`, when there is one, and returns them.
+    fn download_and_verify(
+        &self,
+        call: &Call<'_>,
+        store: Option<&CertificateStore>,
+    ) -> Result<Vec<PlatformCertificate>> {
         let path = self.certificates_path;
         let named = |mut error: Error| {
             error.message = format!(
@@ -310,9 +350,10 @@ impl ApiV3 {
         // key; the response must still be signed by one we know or just got.
         verify_response(&response, self.max_skew, |serial| {
             downloaded
-                .get(serial)
-                .cloned()
-                .or_else(|| store.get(serial))
+                .iter()
+                .find(|(certificate, _)| certificate.serial_no == serial)
+                .map(|(_, key)| key.clone())
+                .or_else(|| store.and_then(|store| store.get(serial)))
                 .or_else(|| {
                     self.public_key
                         .as_ref()
@@ -327,16 +368,27 @@ impl ApiV3 {
                 })
         })
         .map_err(failed)?;
-        let mut map = store
-            .by_serial
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = downloaded.len();
-        map.extend(downloaded);
-        Ok(count)
+        if let Some(store) = store {
+            let mut map = store
+                .by_serial
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            map.extend(
+                downloaded
+                    .iter()
+                    .map(|(certificate, key)| (certificate.serial_no.clone(), key.clone())),
+            );
+        }
+        Ok(downloaded
+            .into_iter()
+            .map(|(certificate, _)| certificate)
+            .collect())
     }
 
-    fn decrypt_certificates(&self, body: &[u8]) -> Result<HashMap<String, Arc<VerifyingKey>>> {
+    fn decrypt_certificates(
+        &self,
+        body: &[u8],
+    ) -> Result<Vec<(PlatformCertificate, Arc<VerifyingKey>)>> {
         #[derive(serde::Deserialize)]
         struct Download {
             data: Vec<Entry>,
@@ -344,6 +396,10 @@ impl ApiV3 {
         #[derive(serde::Deserialize)]
         struct Entry {
             serial_no: String,
+            #[serde(default)]
+            effective_time: String,
+            #[serde(default)]
+            expire_time: String,
             encrypt_certificate: EncryptedResource,
         }
         let download: Download = serde_json::from_slice(body).map_err(|e| {
@@ -358,10 +414,21 @@ impl ApiV3 {
             .into_iter()
             .map(|entry| {
                 let pem = aead_decrypt(&self.apiv3_key, &entry.encrypt_certificate)?;
-                Ok((
-                    entry.serial_no,
-                    Arc::new(VerifyingKey::certificate_pem(&pem)?),
-                ))
+                let key = Arc::new(VerifyingKey::certificate_pem(&pem)?);
+                let pem = String::from_utf8(pem).map_err(|_| {
+                    Error::new(
+                        ErrorKind::VerificationFailed,
+                        "invalid_certificate",
+                        "a downloaded platform certificate is not a valid X.509 PEM",
+                    )
+                })?;
+                let certificate = PlatformCertificate {
+                    serial_no: entry.serial_no,
+                    effective_time: entry.effective_time,
+                    expire_time: entry.expire_time,
+                    pem,
+                };
+                Ok((certificate, key))
             })
             .collect()
     }

@@ -214,6 +214,12 @@ impl WeComApi {
         })
     }
 
+    /// Gets an access token from the configured source (for `gettoken`,
+    /// a fetch unless one is cached), to check the credentials work.
+    pub(crate) fn check_token(&self) -> Result<()> {
+        self.tokens.access_token(None).map(drop)
+    }
+
     /// POSTs `body` to `path` with the access token and returns the answer's
     /// object when `errcode` is 0. A rejected token is renewed once and the
     /// call sent once more. With `resend`, busy answers and network failures

@@ -206,6 +206,16 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// An RFC 7231 IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) for epoch
+/// seconds; a time before 1970 is shown as 1970.
+pub(crate) fn http_date(epoch_secs: i64) -> String {
+    let secs = u64::try_from(epoch_secs).unwrap_or(0);
+    let time = std::time::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(secs))
+        .unwrap_or(std::time::UNIX_EPOCH);
+    httpdate::fmt_http_date(time)
+}
+
 /// Serialises and sends a response in one write (one segment for small bodies).
 pub(crate) fn write_response(
     writer: &mut impl Write,
@@ -272,6 +282,12 @@ pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<Option<Stri
 mod tests {
     use super::*;
     use std::io::BufReader;
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(-5), "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
 
     #[test]
     fn percent_decoding() {

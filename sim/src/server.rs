@@ -401,6 +401,7 @@ impl Shared {
         response
             .headers
             .push(("Request-ID".to_string(), request_id(status)));
+        self.add_date(&mut response, fault);
         if fault != Some(&Fault::Unsigned) {
             match self.signature_headers(request_serial, &response.body, fault) {
                 Ok(signed) => response.headers.extend(signed),
@@ -412,6 +413,30 @@ impl Shared {
         response
     }
 
+    /// The simulated platform's clock in epoch seconds: the real one moved by
+    /// [`crate::Simulator::set_clock_skew`] and by a `ClockSkew` fault.
+    fn skewed_now(&self, fault: Option<&Fault>) -> i64 {
+        let skew = match fault {
+            Some(Fault::ClockSkew(secs)) => *secs,
+            _ => 0,
+        }
+        .saturating_add(self.clock_skew.load(Ordering::SeqCst));
+        epoch_secs(SystemTime::now()).saturating_add(skew)
+    }
+
+    /// Adds a `Date` header (the platform's clock, as the signed timestamp
+    /// uses it) unless the response has one.
+    fn add_date(&self, response: &mut Response, fault: Option<&Fault>) {
+        if !response
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("date"))
+        {
+            let date = http::http_date(self.skewed_now(fault));
+            response.headers.push(("Date".to_string(), date));
+        }
+    }
+
     /// The five `Wechatpay-*` headers over `TS\nNONCE\nBODY\n`, made with
     /// [`Shared::signer`]; the signature faults and `ClockSkew` apply.
     pub(crate) fn signature_headers(
@@ -421,12 +446,7 @@ impl Shared {
         fault: Option<&Fault>,
     ) -> io::Result<Vec<(String, String)>> {
         let signer = self.signer(request_serial);
-        let skew = match fault {
-            Some(Fault::ClockSkew(secs)) => *secs,
-            _ => 0,
-        }
-        .saturating_add(self.clock_skew.load(Ordering::SeqCst));
-        let timestamp = epoch_secs(SystemTime::now()).saturating_add(skew);
+        let timestamp = self.skewed_now(fault);
         let nonce = random_alnum(32);
         let mut message = format!("{timestamp}\n{nonce}\n").into_bytes();
         message.extend_from_slice(body);
@@ -565,7 +585,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         };
         let path = request.path();
         if path == "/_sim" || path.starts_with("/_sim/") {
-            let response = crate::control::handle(shared, &request);
+            let mut response = crate::control::handle(shared, &request);
+            shared.add_date(&mut response, None);
             http::write_response(&mut writer, &response, request.keep_alive)?;
             if !request.keep_alive {
                 return Ok(());
@@ -580,7 +601,8 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         };
         shared.log_request(&request, status, verdict);
         match outcome {
-            Outcome::Reply(response, delay) => {
+            Outcome::Reply(mut response, delay) => {
+                shared.add_date(&mut response, None);
                 if let Some(delay) = delay {
                     thread::sleep(delay);
                 }

@@ -7,6 +7,7 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
@@ -17,8 +18,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * {@code global}, {@code wecom}) and verifies refund notifications, JSON in and out.
  *
  * <p>Requests and answers use WeChat's own field names; answers are the platform's refund
- * object plus {@code "wxrefund": {"status", "final", "action_required", "refund_id"}}. See the
- * project README for the configuration fields and the error table.
+ * object plus {@code "wxrefund": {"status", "final", "action_required", "refund_id",
+ * "attempts", "elapsed_ms"}}. See the project README for the configuration fields and the
+ * error table.
+ *
+ * <p>The library's log records (one per HTTP attempt at {@code FINE}, one per decision at
+ * {@code INFO} or {@code WARNING}: a retry, a certificate download, a token renewal, a
+ * notification verdict, the end of a wait) go to the {@code java.util.logging} logger
+ * {@code io.wxrefund}, each with its fields as its one parameter, a
+ * {@code Map<String, Object>}. They never carry a secret or a personal field.
  *
  * <p>A client is thread-safe: share one between threads. Close it when done (it is
  * {@link AutoCloseable}); a client that is never closed is freed once it is unreachable (a
@@ -33,9 +41,10 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *     String refund = client.createRefund(
  *         "{\"out_trade_no\":\"T1\",\"out_refund_no\":\"R1\","
  *             + "\"amount\":{\"refund\":100,\"total\":10000,\"currency\":\"CNY\"}}");
- *     String latest = client.queryRefund("{\"out_refund_no\":\"R1\"}");
+ *     String settled = client.waitForFinal("{\"out_refund_no\":\"R1\"}", 60_000);
  * } catch (WxRefundException e) {
  *     if (e.outcomeUnknown()) { ... query before retrying ... }
+ *     if ("TIMEOUT".equals(e.status())) { ... e.refundJson(): still PROCESSING ... }
  * }
  * }</pre>
  */
@@ -100,8 +109,8 @@ public final class WxRefundClient implements AutoCloseable {
      * {@code transaction_id}, {@code amount{refund,total,currency}}, ...). It is validated
      * before anything is sent. Blocks until the platform answers or the retries are spent.
      *
-     * <p>The answer means "accepted" ({@code PROCESSING} or {@code ACCEPTED}): query until
-     * {@code "final": true}. On failure, when {@link WxRefundException#outcomeUnknown()},
+     * <p>The answer means "accepted" ({@code PROCESSING} or {@code ACCEPTED}): wait with
+     * {@link #waitForFinal(String, long)}, or query until {@code "final": true}. On failure, when {@link WxRefundException#outcomeUnknown()},
      * query before retrying, and retry only with the same {@code out_refund_no} and amounts.
      *
      * @param requestJson the refund request
@@ -139,6 +148,65 @@ public final class WxRefundClient implements AutoCloseable {
         } finally {
             reachabilityFence();
         }
+    }
+
+    /**
+     * Queries a refund until it is final ({@code SUCCESS}, {@code CLOSED}) or needs action
+     * ({@code ABNORMAL}), within {@code timeoutMillis}: at once, then after 1, 2, 4, 8, 16 and
+     * then every 30 seconds (within the platforms' rate limits), never past the timeout.
+     * Network failures and busy answers are polled through; any other error ends the wait.
+     *
+     * <p>Blocks the calling thread for up to {@code timeoutMillis} and is not interruptible;
+     * {@link #close()} waits for it. The answer's {@code wxrefund.attempts} counts every
+     * request of the wait and {@code wxrefund.elapsed_ms} its whole duration.
+     *
+     * @param queryJson the query object, as for {@link #queryRefund(String)}
+     * @param timeoutMillis how long to wait at most, in milliseconds (0: one query)
+     * @return the refund, final or {@code ABNORMAL}, as {@link #queryRefund(String)} returns it
+     * @throws WxRefundException status {@code TIMEOUT} when time runs out, with the last
+     *     refund seen in {@link WxRefundException#refundJson()}; any other failure that ended
+     *     the wait, e.g. {@code NOT_FOUND}
+     * @throws IllegalArgumentException if {@code timeoutMillis} is negative
+     * @throws NullPointerException if {@code queryJson} is null
+     */
+    public String waitForFinal(String queryJson, long timeoutMillis) {
+        if (timeoutMillis < 0) {
+            throw new IllegalArgumentException("timeoutMillis is negative: " + timeoutMillis);
+        }
+        byte[] query = cString(queryJson, "query_json");
+        try {
+            return handle.call(
+                    (client, out, error) ->
+                            WxRefundNative.wxrefund_refund_wait(
+                                    client, query, timeoutMillis, out, error));
+        } finally {
+            reachabilityFence();
+        }
+    }
+
+    /**
+     * {@link #waitForFinal(String, long)} with the timeout as a {@link Duration}; one longer
+     * than {@code Long.MAX_VALUE} milliseconds waits that long.
+     *
+     * @param queryJson the query object, as for {@link #queryRefund(String)}
+     * @param timeout how long to wait at most
+     * @return the refund, final or {@code ABNORMAL}
+     * @throws WxRefundException {@code TIMEOUT} or any other failure that ended the wait
+     * @throws IllegalArgumentException if {@code timeout} is negative
+     * @throws NullPointerException if an argument is null
+     */
+    public String waitForFinal(String queryJson, Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("timeout is negative: " + timeout);
+        }
+        long millis;
+        try {
+            millis = timeout.toMillis();
+        } catch (ArithmeticException tooLong) {
+            millis = Long.MAX_VALUE;
+        }
+        return waitForFinal(queryJson, millis);
     }
 
     /**

@@ -7,10 +7,12 @@ import java.util.Map;
  * A failed wxrefund call: the library's status and the fields of its error JSON.
  *
  * <p>The status names and numbers are those of the C ABI ({@code wxrefund_status}), e.g.
- * {@code "NOT_FOUND"} (8) or {@code "RATE_LIMITED"} (9); see the error table in the README.
- * When {@link #outcomeUnknown()} is true after a refund apply, query the refund before
- * retrying, and retry only with the same {@code out_refund_no} and amounts. Secrets never
- * appear in the message or the error JSON.
+ * {@code "NOT_FOUND"} (8), {@code "RATE_LIMITED"} (9) or {@code "TIMEOUT"} (16, from
+ * {@link WxRefundClient#waitForFinal(String, long)}, with the last refund seen in
+ * {@link #refundJson()}); see the error table in the README. When {@link #outcomeUnknown()}
+ * is true after a refund apply, query the refund before retrying, and retry only with the
+ * same {@code out_refund_no} and amounts. Secrets never appear in the message or the error
+ * JSON.
  */
 public final class WxRefundException extends RuntimeException {
     /** Serialization version. */
@@ -42,6 +44,12 @@ public final class WxRefundException extends RuntimeException {
     private final Integer replyHttpStatus;
     /** The error JSON's {@code reply.body}. */
     private final String replyBody;
+    /** The error JSON's {@code attempts}. */
+    private final long attempts;
+    /** The error JSON's {@code elapsed_ms}. */
+    private final long elapsedMs;
+    /** The error JSON's {@code refund}, written back as JSON text; or null. */
+    private final String refundJson;
     /** The raw error JSON. */
     private final String errorJson;
 
@@ -70,6 +78,10 @@ public final class WxRefundException extends RuntimeException {
         Map<?, ?> replyFields = reply instanceof Map ? (Map<?, ?>) reply : Collections.emptyMap();
         this.replyHttpStatus = integer(replyFields.get("http_status"));
         this.replyBody = string(replyFields.get("body"));
+        this.attempts = count(fields.get("attempts"));
+        this.elapsedMs = count(fields.get("elapsed_ms"));
+        Object refund = fields.get("refund");
+        this.refundJson = refund instanceof Map ? Json.write(refund) : null;
     }
 
     /** An error raised on the Java side, shaped like one of the library's. */
@@ -111,6 +123,11 @@ public final class WxRefundException extends RuntimeException {
 
     private static String string(Object value) {
         return value instanceof String ? (String) value : null;
+    }
+
+    /** A non-negative count, or 0 when absent or not one. */
+    private static long count(Object value) {
+        return value instanceof Long && (Long) value >= 0 ? (Long) value : 0;
     }
 
     private static Integer integer(Object value) {
@@ -242,6 +259,36 @@ public final class WxRefundException extends RuntimeException {
      */
     public String replyBody() {
         return replyBody;
+    }
+
+    /**
+     * How many HTTP requests the failed call sent (0 when nothing was sent), retries and a
+     * wait's queries included.
+     *
+     * @return the error JSON's {@code attempts}, or 0
+     */
+    public long attempts() {
+        return attempts;
+    }
+
+    /**
+     * How long the failed call took, in milliseconds.
+     *
+     * @return the error JSON's {@code elapsed_ms}, or 0
+     */
+    public long elapsedMs() {
+        return elapsedMs;
+    }
+
+    /**
+     * For {@code TIMEOUT}: the last refund the wait saw (e.g. still {@code PROCESSING}), as
+     * {@link WxRefundClient#queryRefund(String)} returns it.
+     *
+     * @return the error JSON's {@code refund} as JSON text, or {@code null} when no query of
+     *     the wait succeeded or the error is of another kind
+     */
+    public String refundJson() {
+        return refundJson;
     }
 
     /**

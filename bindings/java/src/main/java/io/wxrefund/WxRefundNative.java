@@ -58,6 +58,7 @@ final class WxRefundNative {
             }
         }
         LOADED_FROM = location.description;
+        NativeLog.install(); // once per loaded library: records go to java.util.logging
     }
 
     private WxRefundNative() {}
@@ -133,6 +134,15 @@ final class WxRefundNative {
         int invoke(Pointer userData, Pointer rejectedToken, Pointer tokenOut, long tokenCapacity);
     }
 
+    /**
+     * {@code wxrefund_log_fn}. Both strings belong to the library and are valid only during
+     * the call; it may come from any thread, several at once, and must not throw.
+     */
+    interface LogFn extends Callback {
+        /** Receives one record: a {@code wxrefund_log_level}, a summary and its fields. */
+        void invoke(Pointer userData, int level, Pointer message, Pointer fieldsJson);
+    }
+
     /** {@code const char *wxrefund_version(void)}: static, never freed. */
     static native Pointer wxrefund_version();
 
@@ -162,6 +172,17 @@ final class WxRefundNative {
             byte[] queryJson,
             PointerByReference responseJsonOut,
             PointerByReference errorJsonOut);
+
+    /** {@code timeoutMs} is a {@code uint64_t}: never pass a negative value. */
+    static native int wxrefund_refund_wait(
+            Pointer client,
+            byte[] queryJson,
+            long timeoutMs,
+            PointerByReference responseJsonOut,
+            PointerByReference errorJsonOut);
+
+    static native int wxrefund_set_log_callback(
+            int level, LogFn callback, Pointer userData, PointerByReference errorJsonOut);
 
     static native int wxrefund_notification_parse(
             Pointer client,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the Java binding (bindings/java; its main code for Java 8) with javac -Xlint:all
-# -Werror and runs its JUnit 4 tests against the real library and wxrefund-sim subprocesses.
+# -Werror and runs its JUnit 4 tests against the real library and wxrefund-sim subprocesses,
+# then examples/Quickstart.java (compiled for Java 8) against one more wxrefund-sim.
 # No Maven: JNA and JUnit come from Debian (libjna-java, junit4, libhamcrest-java), installed
 # here when missing. scripts/package-java.sh makes the jar; test-package-java.sh tests it.
 set -euo pipefail
@@ -51,7 +52,28 @@ while IFS= read -r file; do
     TESTS+=("${name//\//.}")
 done < <(find "$SRC/test/java" -name '*Test.java' | sort)
 
+# No console handler: the library's records (java.util.logging, io.wxrefund) would drown
+# JUnit's output; LoggingTest installs its own handler.
+printf 'handlers=\n.level=INFO\n' >"$OUT/logging.properties"
 java -Djna.library.path="$OUT/native" -Dwxrefund.sim="$OUT/native/wxrefund-sim" \
-    -Dfile.encoding=UTF-8 \
+    -Dfile.encoding=UTF-8 -Djava.util.logging.config.file="$OUT/logging.properties" \
     -cp "$OUT/main:$OUT/testing:$OUT/test:$JNA:$JUNIT:$HAMCREST" \
     org.junit.runner.JUnitCore "${TESTS[@]}"
+
+# The quickstart, compiled for Java 8 against the classes above, against a fresh simulator.
+javac -Xlint:all -Werror --release 8 -encoding UTF-8 -cp "$OUT/main:$JNA" -d "$OUT/quickstart" \
+    bindings/java/examples/Quickstart.java
+QS="$OUT/quickstart"
+"$OUT/native/wxrefund-sim" --settle-ms 200 --config-out "$QS/sim.json" \
+    >"$QS/ready.txt" 2>"$QS/sim.log" &
+SIM_PID=$!
+trap 'kill "$SIM_PID" 2>/dev/null || true' EXIT
+# The ready line comes once the configuration file is complete.
+for _ in $(seq 150); do [ -s "$QS/ready.txt" ] && break; sleep 0.1; done
+[ -s "$QS/ready.txt" ] || { cat "$QS/sim.log" >&2; echo "wxrefund-sim did not start" >&2; exit 1; }
+java -Djna.library.path="$OUT/native" -cp "$OUT/main:$JNA:$QS" Quickstart "$QS/sim.json" \
+    >"$QS/out.txt"
+cat "$QS/out.txt"
+FINAL=$(grep '^final: ' "$QS/out.txt")
+grep -q '"final":true' <<<"$FINAL" && grep -q '"status":"SUCCESS"' <<<"$FINAL" \
+    || { echo "quickstart: no final SUCCESS" >&2; exit 1; }

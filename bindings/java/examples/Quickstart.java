@@ -1,5 +1,5 @@
 /*
- * Quickstart in Java: apply for a mainland refund, then query until it is final. Needs only
+ * Quickstart in Java: apply for a mainland refund, then wait until it is final. Needs only
  * the wxrefund jar and JNA; Java 8 or later (a 64-bit JVM).
  *
  *   scripts/package-java.sh dist
@@ -16,7 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Paths;
 
-/** Applies for a refund of 1.00 CNY and queries it until it is final. */
+/** Applies for a refund of 1.00 CNY and waits until it is final. */
 public final class Quickstart {
     private Quickstart() {}
 
@@ -24,7 +24,7 @@ public final class Quickstart {
      * Runs the round trip.
      *
      * @param args the configuration JSON file, e.g. the one {@code wxrefund-sim} writes
-     * @throws Exception when the configuration cannot be read or the wait is interrupted
+     * @throws Exception when the configuration cannot be read
      */
     public static void main(String[] args) throws Exception {
         if (args.length != 1) {
@@ -45,20 +45,15 @@ public final class Quickstart {
                             + "\"amount\":{\"refund\":100,\"total\":10000,\"currency\":\"CNY\"}}");
             System.out.println("accepted: " + refund);
 
+            // Queries at once, then with backoff (1, 2, 4, 8, 16, then every 30 s) until the
+            // refund is final or needs action (ABNORMAL); TIMEOUT after 60 s.
             String query = "{\"out_refund_no\":\"" + outRefundNo + "\"}";
-            for (int attempt = 0; attempt < 50; attempt++) {
-                String latest = client.queryRefund(query);
-                if (latest.contains("\"final\":true")) { // or read it with your JSON library
-                    System.out.println("final: " + latest);
-                    return;
-                }
-                Thread.sleep(100);
-            }
-            System.err.println("refund did not become final");
-            System.exit(1);
+            String settled = client.waitForFinal(query, 60_000);
+            System.out.println("final: " + settled);
         } catch (WxRefundException e) {
             // e.status(), e.code(), e.httpStatus(), e.retryable(), e.requestId(), ...
             // When e.outcomeUnknown(): query before retrying, with the same out_refund_no.
+            // TIMEOUT: e.refundJson() is the last refund seen (still PROCESSING): wait again.
             System.err.println("failed: " + e.status() + " " + e.errorJson());
             System.exit(1);
         }

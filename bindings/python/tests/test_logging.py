@@ -352,3 +352,28 @@ def test_the_logger_level_decides(records) -> None:
         client.create_refund(request("RLW-1"))
     assert [r.event for r in records] == ["retry"]
     assert records[0].levelname == "WARNING"
+
+
+def test_a_field_whose_name_the_record_has_is_renamed(records) -> None:
+    # A record factory (as structured-logging setups install) that sets `event` and `path`
+    # itself: the library's fields of those names become wxrefund_event and wxrefund_path.
+    default = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = default(*args, **kwargs)
+        record.event = "from the factory"
+        record.path = "/from/the/factory"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        with Simulator("domestic", settle_ms=200, binary=SIM) as sim:
+            wxrefund.Client(sim.config).create_refund(request("RLF-1"))
+    finally:
+        logging.setLogRecordFactory(default)
+    [sent] = [r for r in records if getattr(r, "out_refund_no", None) == "RLF-1"]
+    assert (sent.event, sent.path) == ("from the factory", "/from/the/factory")
+    assert (sent.wxrefund_event, sent.wxrefund_path) == ("attempt", "/v3/refund/domestic/refunds")
+    assert sent.wxrefund_fields["event"] == "attempt"
+    assert sent.attempt == 1 and sent.http_status == 200  # the others keep their names
+    assert not hasattr(sent, "wxrefund_attempt")

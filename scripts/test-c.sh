@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the C programs with -Wall -Wextra -Werror against the real library and
-# runs them under valgrind against wxrefund-sim processes; the misuse matrix
-# also runs a second time built with AddressSanitizer and UBSan. First, the header
+# runs them under valgrind against wxrefund-sim processes; the misuse matrix and
+# log_wait_test also run a second time built with AddressSanitizer and UBSan. First, the header
 # alone compiles as C89, as C99 with -pedantic and as C++ (tests/c/header/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,10 @@ done
 # The misuse matrix again, instrumented. The Rust library is not: ASan checks
 # the C side and what crosses the boundary (its malloc serves the library too).
 mkdir -p "$OUT/asan"
-cc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
-    tests/c/misuse_test.c "${LIBS[@]}" -o "$OUT/asan/misuse_test"
+for test in misuse_test log_wait_test; do
+    cc "${CFLAGS[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer \
+        "tests/c/$test.c" "${LIBS[@]}" -o "$OUT/asan/$test"
+done
 
 source scripts/sim-lib.sh
 start_sim domestic
@@ -38,6 +40,15 @@ start_sim global --family global
 start_sim institution --family global --mode institution
 start_sim wecom --family wecom
 wecom_provider_files wecom
+# For log_wait_test: refunds held PROCESSING until the test settles them through
+# /_sim (start_sim's 200 ms would race the test), and a WeCom simulator of its own.
+rm -f "$OUT/held.json"
+target/debug/wxrefund-sim --settle-ms 3600000 --config-out "$OUT/held.json" >/dev/null 2>"$OUT/held.log" &
+SIMS+=($!)
+for _ in $(seq 100); do [ -s "$OUT/held.json" ] && break; sleep 0.1; done
+[ -s "$OUT/held.json" ] || { echo "wxrefund-sim held did not start" >&2; cat "$OUT/held.log" >&2; exit 1; }
+start_sim logwecom --family wecom --wecom-order-spacing-ms 0
+wecom_provider_files logwecom
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"
@@ -46,7 +57,11 @@ run "$OUT/global_test" "$OUT/global.json" G20261122000001 10000 USD
 run "$OUT/global_test" "$OUT/institution.json" G20261122000009 20000 EUR
 run "$OUT/wecom_test" "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"
 run "$OUT/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
-echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"
+LOG_WAIT_ARGS=("$OUT/held.json" "$OUT/logwecom.json" "$OUT/logwecom-provider.json" "$OUT/logwecom-token.txt")
+run "$OUT/log_wait_test" "${LOG_WAIT_ARGS[@]}"
 # Any report aborts (ASan, LeakSanitizer) or halts (UBSan): the script fails.
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$OUT/asan/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"
+"$OUT/asan/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
+echo "--- $OUT/asan/log_wait_test (AddressSanitizer, UBSan)"
+"$OUT/asan/log_wait_test" "${LOG_WAIT_ARGS[@]}"

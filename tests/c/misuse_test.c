@@ -127,7 +127,7 @@ static char untouched[] = "untouched";
 static int cases; /* calls checked with expect_at and an error_json_out */
 
 static int documented(int status) {
-    return status >= WXREFUND_STATUS_OK && status <= WXREFUND_STATUS_MALFORMED_NOTIFICATION &&
+    return status >= WXREFUND_STATUS_OK && status <= WXREFUND_STATUS_TIMEOUT &&
            status != WXREFUND_STATUS_PANIC && status != WXREFUND_STATUS_INTERNAL;
 }
 
@@ -338,17 +338,29 @@ static int provide_fixed(void *user_data, const char *rejected, char *token_out,
     return 0;
 }
 
+/* ---- a log callback ---- */
+
+static int log_records; /* records counted by count_records */
+
+/* Counts records; the strings must be readable NUL-terminated text during the call. */
+static void count_records(void *user_data, int level, const char *message, const char *fields_json) {
+    (void)user_data;
+    if (level >= WXREFUND_LOG_LEVEL_ERROR && level <= WXREFUND_LOG_LEVEL_TRACE && strlen(message) > 0 &&
+        json_is_object(fields_json))
+        __atomic_add_fetch(&log_records, 1, __ATOMIC_SEQ_CST);
+}
+
 /* ---- the cases ---- */
 
 static void test_static_functions(void) {
     const char *version = wxrefund_version();
     CHECK(version != NULL && strlen(version) > 0 && strchr(version, '.') != NULL);
     CHECK(version == wxrefund_version()); /* static: the same pointer every time */
-    for (int s = WXREFUND_STATUS_OK; s <= WXREFUND_STATUS_MALFORMED_NOTIFICATION; s++) {
+    for (int s = WXREFUND_STATUS_OK; s <= WXREFUND_STATUS_TIMEOUT; s++) {
         const char *name = wxrefund_status_name(s);
         CHECK(name != NULL && strcmp(name, "UNKNOWN") != 0 && strlen(name) > 0);
     }
-    const int unknown[] = {-1, 16, 17, 255, 256, 12345, INT_MIN, INT_MAX, INT_MIN + 1};
+    const int unknown[] = {-1, 17, 18, 255, 256, 12345, INT_MIN, INT_MAX, INT_MIN + 1};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
         CHECK(strcmp(wxrefund_status_name(unknown[i]), "UNKNOWN") == 0);
 }
@@ -393,6 +405,19 @@ static void test_null_arguments(void) {
            wxrefund_refund_query(domestic, QUERY, NULL, errp));
     EXPECT_FULL(WXREFUND_STATUS_INVALID_ARGUMENT, WXREFUND_STATUS_INVALID_HANDLE, NULL, 0,
                 wxrefund_refund_query(NULL, NULL, NULL, errp));
+    /* wxrefund_refund_wait */
+    EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle", wxrefund_refund_wait(NULL, QUERY, 1000, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "query_json is NULL",
+           wxrefund_refund_wait(domestic, NULL, 1000, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "response_json_out is NULL",
+           wxrefund_refund_wait(domestic, QUERY, 1000, NULL, errp));
+    EXPECT_FULL(WXREFUND_STATUS_INVALID_ARGUMENT, WXREFUND_STATUS_INVALID_HANDLE, NULL, 0,
+                wxrefund_refund_wait(NULL, NULL, 0, NULL, errp));
+    /* wxrefund_set_log_callback: only the callback is a pointer the library uses;
+     * user_data is handed back as it is, and NULL there is fine. */
+    EXPECT(WXREFUND_STATUS_OK, NULL, wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_TRACE, NULL, NULL, errp));
+    EXPECT(WXREFUND_STATUS_OK, NULL, wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_TRACE, count_records, NULL, errp));
+    EXPECT(WXREFUND_STATUS_OK, NULL, wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_TRACE, NULL, NULL, errp));
     /* wxrefund_notification_parse, on both kinds of client */
     const uint8_t body[] = "{\"id\":\"x\"}";
     EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle",
@@ -425,6 +450,8 @@ static void expect_invalid_handle(wxrefund_client *handle, const char *what) {
     context = what;
     EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle", wxrefund_refund_create(handle, REQUEST, &out, errp));
     EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle", wxrefund_refund_query(handle, QUERY, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle",
+           wxrefund_refund_wait(handle, QUERY, 1000, &out, errp));
     EXPECT(WXREFUND_STATUS_INVALID_HANDLE, "invalid_handle",
            wxrefund_notification_parse(handle, wecom_headers, body, sizeof body - 1, &out, errp));
     CHECK(wxrefund_client_free(handle) == WXREFUND_STATUS_INVALID_HANDLE);
@@ -528,6 +555,10 @@ static void test_invalid_utf8(void) {
                wxrefund_refund_query(domestic, query, &out, errp));
         EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "query_json is not valid UTF-8",
                wxrefund_refund_query(wecom, query, &out, errp));
+        EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "query_json is not valid UTF-8",
+               wxrefund_refund_wait(domestic, query, 1000, &out, errp));
+        EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "query_json is not valid UTF-8",
+               wxrefund_refund_wait(wecom, query, 1000, &out, errp));
         const uint8_t body[] = "{}";
         EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "headers_json is not valid UTF-8",
                wxrefund_notification_parse(domestic, headers, body, 2, &out, errp));
@@ -572,6 +603,8 @@ static void test_embedded_nul(void) {
     static const char query[] = "{\"out_refund_no\":\0\"R1\"}";
     EXPECT(WXREFUND_STATUS_INVALID_JSON, "EOF", wxrefund_refund_query(domestic, query, &out, errp));
     EXPECT(WXREFUND_STATUS_INVALID_JSON, "EOF", wxrefund_refund_query(wecom, query, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "EOF", wxrefund_refund_wait(domestic, query, 1000, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "EOF", wxrefund_refund_wait(wecom, "", 1000, &out, errp));
     static const char headers[] = "{\"msg_signature\":\"x\"\0,\"timestamp\":\"1\",\"nonce\":\"n\"}";
     const uint8_t body[] = "{}";
     EXPECT_REPLY(WXREFUND_STATUS_INVALID_JSON, "EOF", 400,
@@ -611,6 +644,7 @@ static void test_huge_and_deep_json(void) {
            wxrefund_client_new_with_token_provider(config, provide_fixed, &log, &cout, errp));
     EXPECT(WXREFUND_STATUS_INVALID_JSON, "larger than", wxrefund_refund_create(domestic, request, &out, errp));
     EXPECT(WXREFUND_STATUS_INVALID_JSON, "larger than", wxrefund_refund_query(wecom, query, &out, errp));
+    EXPECT(WXREFUND_STATUS_INVALID_JSON, "larger than", wxrefund_refund_wait(domestic, query, 1000, &out, errp));
     EXPECT_REPLY(WXREFUND_STATUS_INVALID_JSON, "larger than", 400,
                  wxrefund_notification_parse(domestic, headers, body, 2, &out, errp));
     EXPECT_REPLY(WXREFUND_STATUS_INVALID_JSON, "larger than", 400,
@@ -640,6 +674,7 @@ static void test_huge_and_deep_json(void) {
         EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL, wxrefund_refund_create(wecom, input, &out, errp));
         EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL, wxrefund_refund_query(domestic, input, &out, errp));
         EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL, wxrefund_refund_query(wecom, input, &out, errp));
+        EXPECT(WXREFUND_STATUS_INVALID_JSON, NULL, wxrefund_refund_wait(domestic, input, 1000, &out, errp));
         EXPECT_REPLY(WXREFUND_STATUS_INVALID_JSON, NULL, 400,
                      wxrefund_notification_parse(domestic, input, body, 2, &out, errp));
         EXPECT_REPLY(WXREFUND_STATUS_INVALID_JSON, NULL, 400,
@@ -899,6 +934,31 @@ static void test_token_providers(void) {
     CHECK(wxrefund_client_free(client) == WXREFUND_STATUS_OK);
 }
 
+/* The wait's timeout at its extremes, and every level the log callback refuses. */
+static void test_wait_and_log(void) {
+    const char *missing = "{\"out_refund_no\":\"NO_SUCH_REFUND\"}";
+    /* A wait of 0 ms still queries once; UINT64_MAX ms (no deadline a clock can hold) too. */
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, "\"attempts\":1", wxrefund_refund_wait(domestic, missing, 0, &out, errp));
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, "\"attempts\":1",
+           wxrefund_refund_wait(domestic, missing, UINT64_MAX, &out, errp));
+    const int levels[] = {0, 6, -1, 7, 255, INT_MIN, INT_MAX};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        EXPECT(WXREFUND_STATUS_INVALID_ARGUMENT, "level",
+               wxrefund_set_log_callback(levels[i], count_records, &log_records, errp));
+        /* Turning logging off takes any level. */
+        EXPECT(WXREFUND_STATUS_OK, NULL, wxrefund_set_log_callback(levels[i], NULL, &log_records, errp));
+    }
+    CHECK(log_records == 0);
+    /* Installed, it hears a query that fails; removed, nothing more. */
+    CHECK(wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_DEBUG, count_records, NULL, NULL) == WXREFUND_STATUS_OK);
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, NULL, wxrefund_refund_query(domestic, missing, &out, errp));
+    CHECK(wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_DEBUG, NULL, NULL, NULL) == WXREFUND_STATUS_OK);
+    int heard = __atomic_load_n(&log_records, __ATOMIC_SEQ_CST);
+    CHECK(heard == 2); /* one attempt per query, twice (with and without error_json_out) */
+    EXPECT(WXREFUND_STATUS_NOT_FOUND, NULL, wxrefund_refund_query(domestic, missing, &out, errp));
+    CHECK(__atomic_load_n(&log_records, __ATOMIC_SEQ_CST) == heard);
+}
+
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: %s DOMESTIC_CONFIG WECOM_CONFIG WECOM_PROVIDER_CONFIG\n", argv[0]);
@@ -930,6 +990,7 @@ int main(int argc, char **argv) {
     test_embedded_nul();
     test_huge_and_deep_json();
     test_amounts();
+    test_wait_and_log();
     test_token_providers();
     test_hostile_bodies(); /* last: it forks */
 

@@ -377,3 +377,36 @@ def test_a_field_whose_name_the_record_has_is_renamed(records) -> None:
     assert sent.wxrefund_fields["event"] == "attempt"
     assert sent.attempt == 1 and sent.http_status == 200  # the others keep their names
     assert not hasattr(sent, "wxrefund_attempt")
+
+
+def test_a_refused_notification_and_an_unknown_outcome_are_warnings(records) -> None:
+    with Simulator("domestic", settle_ms=200, binary=SIM) as sim:
+        client = wxrefund.Client(sim.config, max_retries=0)
+        receiver = Receiver(client, tamper=True)  # alters the first delivery's body
+        try:
+            client.create_refund(request("RLR-1", receiver.url))
+            results = receiver.wait(2)  # refused, then the redelivery accepted
+        finally:
+            receiver.close()
+        sim.inject("DROP_AFTER_COMMIT")
+        with pytest.raises(wxrefund.WxRefundError) as caught:
+            client.create_refund(request("RLR-2"))
+        config = sim.config
+    assert [kind for kind, _ in results[:2]] == ["error", "ok"]
+    assert caught.value.outcome_unknown
+
+    assert_well_formed(records, "domestic")
+    refused, accepted = of(records, "notification")[:2]
+    assert (refused.levelno, refused.accepted) == (logging.WARNING, False)
+    assert refused.reason == results[0][1].kind and refused.getMessage() == (
+        f"notification refused ({refused.reason})")
+    assert not hasattr(refused, "event_type") and not hasattr(refused, "status")
+    assert (accepted.levelno, accepted.accepted, accepted.status) == (
+        logging.INFO, True, "SUCCESS")
+    [unknown] = of(records, "outcome_unknown")
+    assert unknown.out_refund_no == "RLR-2" and unknown.levelno == logging.WARNING
+    assert unknown.reason == caught.value.kind and unknown.attempts == 1
+    [dropped] = of(records, "attempt", out_refund_no="RLR-2")
+    assert dropped.network_error is True and isinstance(dropped.maybe_sent, bool)
+    assert not hasattr(dropped, "http_status")
+    assert_clean(records, [config["apiv3_key"], *pem_lines(config["private_key_pem"])])

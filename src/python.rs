@@ -802,10 +802,22 @@ fn caller(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound
     }
 }
 
-/// Sends the library's records to `logging.getLogger("wxrefund")`; on failure (another
-/// Rust `log` logger in this library's copy, which cannot happen in a Python process
-/// short of a bug) warns instead of refusing the import.
-fn install_log_sink(py: Python<'_>) -> PyResult<()> {
+/// Stops forwarding records to Python, once the sinks running now have returned; called at
+/// interpreter exit (`atexit`), before finalization, because a thread that runs Python code
+/// while the interpreter finalizes is torn down mid-call (a crash in the sink's cleanup).
+#[pyfunction]
+fn _stop_logging(py: Python<'_>) -> PyResult<()> {
+    boundary(py, || {
+        // GIL released: the running sinks need it to finish.
+        detached(py, || crate::logging::set_sink(log::LevelFilter::Off, None))
+    })
+}
+
+/// Sends the library's records to `logging.getLogger("wxrefund")` until the interpreter
+/// exits; on failure (another Rust `log` logger in this library's copy, which cannot
+/// happen in a Python process short of a bug) warns instead of refusing the import.
+fn install_log_sink(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
     let logger = py
         .import("logging")?
         .call_method1("getLogger", (crate::logging::TARGET,))?
@@ -820,7 +832,11 @@ fn install_log_sink(py: Python<'_>) -> PyResult<()> {
         let message = std::ffi::CString::new(message.replace('\0', " "))
             .unwrap_or_else(|_| std::ffi::CString::from(c"wxrefund: no log records"));
         PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &message, 1)?;
+        return Ok(());
     }
+    // Registered after `logging` was imported: runs before logging's own atexit shutdown.
+    py.import("atexit")?
+        .call_method1("register", (module.getattr("_stop_logging")?,))?;
     Ok(())
 }
 
@@ -840,6 +856,7 @@ fn wxrefund_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyClient>()?;
     module.add_function(wrap_pyfunction!(_panic_for_tests, module)?)?;
     module.add("__version__", crate::VERSION)?;
-    install_log_sink(module.py())?;
+    module.add_function(wrap_pyfunction!(_stop_logging, module)?)?;
+    install_log_sink(module)?;
     Ok(())
 }

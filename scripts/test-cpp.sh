@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the C++ example and test (bindings/cpp/wxrefund.hpp) with -Wall -Wextra -Werror
+# Builds the C++ example and tests (bindings/cpp/wxrefund.hpp) with -Wall -Wextra -Werror
 # against the real library and runs them under valgrind against wxrefund-sim processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,12 +12,20 @@ CXXFLAGS=(-std=c++17 -Wall -Wextra -Werror -g -Iinclude -Ibindings/cpp)
 LIBS=(-Ltarget/debug -lwxrefund -lpthread)
 g++ "${CXXFLAGS[@]}" examples/cpp/quickstart.cpp "${LIBS[@]}" -o "$OUT/quickstart"
 g++ "${CXXFLAGS[@]}" tests/cpp/client_test.cpp "${LIBS[@]}" -o "$OUT/client_test"
+g++ "${CXXFLAGS[@]}" tests/cpp/log_wait_test.cpp "${LIBS[@]}" -o "$OUT/log_wait_test"
 
 source scripts/sim-lib.sh
 start_sim domestic --family domestic
 start_sim global --family global
 start_sim wecom --family wecom --wecom-order-spacing-ms 0
 wecom_provider_files wecom
+# For log_wait_test: refunds held PROCESSING until the test settles them through /_sim.
+rm -f "$OUT/held.json"
+target/debug/wxrefund-sim --settle-ms 3600000 --config-out "$OUT/held.json" >/dev/null 2>"$OUT/held.log" &
+SIMS+=($!)
+for _ in $(seq 100); do [ -s "$OUT/held.json" ] && break; sleep 0.1; done
+[ -s "$OUT/held.json" ] || { echo "wxrefund-sim held did not start" >&2; cat "$OUT/held.log" >&2; exit 1; }
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/client_test" "$OUT/domestic.json" "$OUT/global.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"
+run "$OUT/log_wait_test" "$OUT/held.json"

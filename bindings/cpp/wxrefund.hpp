@@ -10,6 +10,9 @@
 //       if (e.outcome_unknown()) { /* query before deciding */ }
 //       // e.status(), e.code(), e.http_status(), e.retryable(), e.request_id(), e.json()
 //   }
+//   wxrefund::Refund done(client.wait_for_final(R"({"out_refund_no":"R1"})", std::chrono::minutes(2)));
+//   wxrefund::set_log_callback(wxrefund::LogLevel::Info,
+//       [](wxrefund::LogLevel, std::string_view message, std::string_view fields_json) { /* ... */ });
 //
 // JSON goes in and out as std::string, exactly as in the C ABI (README: "API conventions").
 // Every non-OK status becomes a wxrefund::Error; every string the library returns is freed.
@@ -18,6 +21,7 @@
 #ifndef WXREFUND_HPP
 #define WXREFUND_HPP
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -26,6 +30,7 @@
 #include <limits>
 #include <locale>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -544,6 +549,8 @@ struct Reply {
     std::string body;
 };
 
+class Refund;
+
 /// A failed call: thrown for every status other than `WXREFUND_STATUS_OK`.
 ///
 /// `what()` is `"<STATUS_NAME>: <error JSON>"`. Copying never throws (the JSON is shared).
@@ -603,6 +610,10 @@ public:
         if (!seconds.is_integer()) return std::nullopt;
         return seconds.as_int64();
     }
+
+    /// For a wait that ran out of time (`WXREFUND_STATUS_TIMEOUT`): the last refund seen
+    /// (`refund` in the error JSON, e.g. still `PROCESSING`); empty when no query succeeded.
+    std::optional<Refund> last_refund() const;
 
     /// For a notification that failed: what to answer the platform (`reply`).
     std::optional<Reply> reply() const {
@@ -675,6 +686,12 @@ private:
 
     Json value_;
 };
+
+inline std::optional<Refund> Error::last_refund() const {
+    const Json& refund = details()["refund"];
+    if (!refund.is_object()) return std::nullopt;
+    return Refund(refund);
+}
 
 namespace detail {
 
@@ -839,6 +856,25 @@ public:
         return response.str();
     }
 
+    /// Queries a refund until it is final (`SUCCESS`, `CLOSED`) or needs action (`ABNORMAL`),
+    /// within `timeout`: at once, then after 1, 2, 4, 8, 16 and then every 30 seconds, never
+    /// past the timeout. `query_json` is as for query_refund. Returns the refund object as
+    /// query_refund does (`wxrefund.attempts` counts every request of the wait). Blocks the
+    /// calling thread. Throws Error: `WXREFUND_STATUS_TIMEOUT` when time runs out (its
+    /// last_refund() is the last refund seen), `INVALID_ARGUMENT` for a negative timeout, and
+    /// any error other than a busy platform or a network failure at once (e.g. `NOT_FOUND`).
+    std::string wait_for_final(const std::string& query_json, std::chrono::milliseconds timeout) const {
+        detail::require_no_nul(query_json, "query_json");
+        if (timeout.count() < 0) {
+            throw detail::local_error(WXREFUND_STATUS_INVALID_ARGUMENT, "negative_timeout", "timeout is negative");
+        }
+        detail::LibraryString response, error;
+        detail::check(wxrefund_refund_wait(live_handle(), query_json.c_str(), static_cast<std::uint64_t>(timeout.count()),
+                                           response.out(), error.out()),
+                      error);
+        return response.str();
+    }
+
     /// Verifies and decrypts a refund notification: `headers_json` is a JSON object of the
     /// request's headers (WeCom: the callback URL's `msg_signature`, `timestamp`, `nonce`),
     /// `body` the raw body exactly as received (any bytes). Returns `{"id", "event_type",
@@ -909,6 +945,101 @@ private:
     wxrefund_client* handle_ = nullptr;
     std::unique_ptr<ProviderBox> provider_;
 };
+
+/// The levels of log records (`wxrefund_log_level`), most severe first.
+enum class LogLevel : int {
+    /// Reserved for failures of the library itself.
+    Error = WXREFUND_LOG_LEVEL_ERROR,
+    /// A retry, an outcome unknown, a refused notification, a failed download or token fetch.
+    Warn = WXREFUND_LOG_LEVEL_WARN,
+    /// A certificate download, a token renewal, an accepted notification, the end of a wait.
+    Info = WXREFUND_LOG_LEVEL_INFO,
+    /// One record per HTTP attempt.
+    Debug = WXREFUND_LOG_LEVEL_DEBUG,
+    /// Everything (today the same as Debug).
+    Trace = WXREFUND_LOG_LEVEL_TRACE,
+};
+
+/// Receives the library's log records: the level, a one-line message and the record's fields
+/// as a JSON object (`event`, `family`, `out_refund_no`, `method`, `path`, `attempt`,
+/// `http_status`, `code`, `request_id`, `elapsed_ms`, `reason`, ...; Json::parse reads it).
+/// Both views are valid only during the call. No record carries a secret, a header value, a
+/// body or a personal field.
+using LogHandler = std::function<void(LogLevel level, std::string_view message, std::string_view fields_json)>;
+
+namespace detail {
+
+/// The installed LogHandler, owned here for the whole process.
+struct LogHolder {
+    std::mutex replacing;                   // one replacement at a time
+    std::unique_ptr<LogHandler> installed;  // what the library calls, or null
+
+    /// Turns the library's logging off before the handler is destroyed at exit.
+    ~LogHolder() {
+        if (installed) wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_TRACE, nullptr, nullptr, nullptr);
+    }
+};
+
+/// The one holder (a function-local static: one per process, however many files include this).
+inline LogHolder& log_holder() {
+    static LogHolder holder;
+    return holder;
+}
+
+/// Set while this thread runs the handler: replacing it from there is refused before the
+/// lock is taken (another thread replacing it waits for this call to end: a deadlock).
+inline bool& in_log_handler() {
+    thread_local bool inside = false;
+    return inside;
+}
+
+/// The `wxrefund_log_fn` trampoline: calls the LogHandler; no exception leaves it.
+inline void log_trampoline(void* user_data, int level, const char* message, const char* fields_json) noexcept {
+    bool& inside = in_log_handler();
+    inside = true;
+    try {
+        (*static_cast<const LogHandler*>(user_data))(static_cast<LogLevel>(level), message, fields_json);
+    } catch (...) {
+        // A logging failure must not fail, or unwind through, the refund call that logged.
+    }
+    inside = false;
+}
+
+/// Installs `handler` (null: none); the replaced one is destroyed once the library no longer
+/// calls it. Throws Error.
+inline void replace_log_handler(int level, std::unique_ptr<LogHandler> handler) {
+    if (in_log_handler()) {
+        throw local_error(WXREFUND_STATUS_INVALID_ARGUMENT, "reentrant_call",
+                          "the log callback cannot be replaced from inside itself");
+    }
+    LogHolder& holder = log_holder();
+    std::lock_guard<std::mutex> guard(holder.replacing);
+    LibraryString error;
+    check(wxrefund_set_log_callback(level, handler ? &log_trampoline : nullptr, handler.get(), error.out()), error);
+    // The library has let go of the old handler: it is not running and never runs again.
+    holder.installed = std::move(handler);
+}
+
+}  // namespace detail
+
+/// Sends the library's log records at `level` and more severe to `handler`, process-wide,
+/// replacing any handler set before (which is destroyed once it can no longer be called).
+/// The handler may be called from any thread, and from several at once: make it thread-safe.
+/// An exception it throws is caught and dropped. An empty `handler` turns logging off.
+/// Throws Error: `INVALID_ARGUMENT` for a level outside Error..Trace, or when called from
+/// inside the handler (the installed handler then stays).
+inline void set_log_callback(LogLevel level, LogHandler handler) {
+    std::unique_ptr<LogHandler> owned;
+    if (handler) owned = std::make_unique<LogHandler>(std::move(handler));
+    detail::replace_log_handler(static_cast<int>(level), std::move(owned));
+}
+
+/// Turns logging off: when this returns, the handler is not running and is never called
+/// again. Throws Error (`INVALID_ARGUMENT` when called from inside the handler).
+inline void set_log_callback(std::nullptr_t) { detail::replace_log_handler(WXREFUND_LOG_LEVEL_TRACE, nullptr); }
+
+/// The same as set_log_callback(nullptr).
+inline void clear_log_callback() { set_log_callback(nullptr); }
 
 }  // namespace wxrefund
 

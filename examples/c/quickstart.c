@@ -1,5 +1,5 @@
 /*
- * Quickstart in C: apply for a mainland refund, then query until it is final.
+ * Quickstart in C: apply for a mainland refund, then wait until it is final.
  *
  *   target/debug/wxrefund-sim --config-out /tmp/wxrefund.json &   # the offline simulator
  *   cc -Wall -Wextra -Werror -Iinclude examples/c/quickstart.c -Ltarget/debug -lwxrefund -o quickstart
@@ -7,7 +7,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "wxrefund.h"
@@ -29,6 +28,12 @@ static char *read_file(const char *path) {
     return text;
 }
 
+/* The library's log records (one line each, never a secret), here to stderr. */
+static void log_to_stderr(void *user_data, int level, const char *message, const char *fields_json) {
+    (void)user_data;
+    fprintf(stderr, "wxrefund[%d] %s %s\n", level, message, fields_json);
+}
+
 static int fail(const char *what, wxrefund_status status, char *error_json) {
     fprintf(stderr, "%s failed: %s %s\n", what, wxrefund_status_name(status),
             error_json ? error_json : "");
@@ -47,6 +52,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     printf("wxrefund %s\n", wxrefund_version());
+    wxrefund_set_log_callback(WXREFUND_LOG_LEVEL_INFO, log_to_stderr, NULL, NULL);
 
     wxrefund_client *client = NULL;
     char *error = NULL;
@@ -72,25 +78,15 @@ int main(int argc, char **argv) {
     printf("accepted: %s\n", refund);
     wxrefund_string_free(refund);
 
+    /* Queries at once, then after 1, 2, 4, ... s, until final or 60 s have passed. */
     char query[128];
     snprintf(query, sizeof query, "{\"out_refund_no\":\"%s\"}", out_refund_no);
-    for (int attempt = 0; attempt < 50; attempt++) {
-        status = wxrefund_refund_query(client, query, &refund, &error);
-        if (status != WXREFUND_STATUS_OK) {
-            wxrefund_client_free(client);
-            return fail("wxrefund_refund_query", status, error);
-        }
-        int done = strstr(refund, "\"final\":true") != NULL;
-        if (done) {
-            printf("final: %s\n", refund);
-            wxrefund_string_free(refund);
-            return wxrefund_client_free(client) == WXREFUND_STATUS_OK ? 0 : 1;
-        }
-        wxrefund_string_free(refund);
-        struct timespec pause = {0, 100 * 1000 * 1000};
-        nanosleep(&pause, NULL);
-    }
-    fprintf(stderr, "refund did not become final\n");
+    status = wxrefund_refund_wait(client, query, 60000, &refund, &error);
     wxrefund_client_free(client);
-    return 1;
+    /* WXREFUND_STATUS_TIMEOUT: the error JSON's "refund" is the last one seen; wait again later. */
+    if (status != WXREFUND_STATUS_OK) return fail("wxrefund_refund_wait", status, error);
+    /* "final":true (SUCCESS or CLOSED), or "action_required":true (ABNORMAL). */
+    printf("final: %s\n", refund);
+    wxrefund_string_free(refund);
+    return 0;
 }

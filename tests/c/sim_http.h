@@ -2,7 +2,8 @@
  * Shared by the C test programs that talk HTTP themselves: calls to the
  * simulator's control API (/_sim/...), and a loopback notify_url that hands
  * one received notification to wxrefund_notification_parse and answers the
- * reply the library gives. Plain sockets: loopback only, small bodies.
+ * reply the library gives. Plain sockets: loopback only, small bodies. Compiles
+ * as C11 and as C++17 (tests/cpp includes it too).
  */
 #ifndef WXREFUND_SIM_HTTP_H
 #define WXREFUND_SIM_HTTP_H
@@ -29,7 +30,8 @@ static inline int sim_port(const char *config) {
 static inline int sim_request(int port, const char *method, const char *path, const char *body) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
-    struct sockaddr_in addr = {0};
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_port = htons((unsigned short)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -73,7 +75,8 @@ static inline void append_json_string(char *out, size_t size, const char *text) 
 static inline int notify_listen(int *port) {
     int listener = socket(AF_INET, SOCK_STREAM, 0);
     if (listener < 0) return -1;
-    struct sockaddr_in addr = {0};
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t addr_len = sizeof addr;
@@ -121,7 +124,7 @@ static inline int receive_one(int listener, wxrefund_client *client, char **resu
     int first = 1;
     while (line < body - 2) {
         char *eol = strstr(line, "\r\n");
-        char *colon = memchr(line, ':', (size_t)(eol - line));
+        char *colon = (char *)memchr(line, ':', (size_t)(eol - line));
         if (colon) {
             *colon = '\0';
             *eol = '\0';

@@ -1,5 +1,5 @@
 //! A WeChat Pay Global (cross-border) refund against the in-process
-//! simulator: apply in USD, then query by WeChat's refund id until final.
+//! simulator: apply in USD, then wait, querying by WeChat's refund id, until final.
 //!
 //! Run: `cargo run --example global`
 
@@ -28,11 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let refund_id = accepted.refund_id.clone().ok_or("no refund id")?;
     println!("accepted: id={refund_id} status={}", accepted.status.name());
 
-    let mut refund = accepted;
-    while refund.status.is_pending() {
-        std::thread::sleep(Duration::from_millis(100));
-        refund = client.query_refund(&RefundQuery::by_refund_id(&refund_id))?;
-    }
+    let query = RefundQuery::by_refund_id(&refund_id);
+    let refund = client.wait_for_final(&query, Duration::from_secs(60))?;
     let amount = &refund.fields["amount"];
     println!(
         "final: {} (platform status {}), refunded {} {} = {} {} to the payer, {} {} from settlement",

@@ -1,5 +1,5 @@
 //! The main job, end to end: start the offline simulator in-process, apply for
-//! a mainland refund, query until it is final, print the result.
+//! a mainland refund, wait until it is final, print the result.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -28,26 +28,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         ..Default::default()
     };
-    let accepted = match client.create_refund(&request) {
-        Ok(refund) => refund,
-        Err(error) if error.outcome_unknown => {
-            // The platform may have it: look before retrying with the same number.
-            eprintln!("outcome unknown ({error}); querying");
-            client.query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))?
-        }
+    match client.create_refund(&request) {
+        Ok(accepted) => println!(
+            "accepted: refund_id={} status={}",
+            accepted.field("refund_id").unwrap_or("?"),
+            accepted.status.name()
+        ),
+        // The platform may have it: the wait below finds out (NOT_FOUND: it has not;
+        // send it again with the same out_refund_no).
+        Err(error) if error.outcome_unknown => eprintln!("outcome unknown ({error}); waiting"),
         Err(error) => return Err(error.into()),
-    };
-    println!(
-        "accepted: refund_id={} status={}",
-        accepted.field("refund_id").unwrap_or("?"),
-        accepted.status.name()
-    );
-
-    let mut refund = accepted;
-    while refund.status.is_pending() {
-        std::thread::sleep(Duration::from_millis(100));
-        refund = client.query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))?;
     }
+
+    // Queries at once, then after 1, 2, 4, ... s until SUCCESS, CLOSED or ABNORMAL; a
+    // Timeout error carries the last refund seen in `error.refund`.
+    let query = RefundQuery::by_out_refund_no(&out_refund_no);
+    let refund = client.wait_for_final(&query, Duration::from_secs(60))?;
     println!(
         "final: {}",
         serde_json::to_string_pretty(&refund.to_json())?

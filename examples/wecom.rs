@@ -26,11 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     // WeCom's answer means "accepted" only; the result comes from the query.
     println!("accepted: status={}", accepted.status.name());
-    let mut refund = accepted;
-    while refund.status.is_pending() {
-        std::thread::sleep(Duration::from_millis(100));
-        refund = client.query_refund(&RefundQuery::by_out_refund_no(&out_refund_no))?;
-    }
+    let query = RefundQuery::by_out_refund_no(&out_refund_no);
+    let refund = client.wait_for_final(&query, Duration::from_secs(60))?;
     println!(
         "final: {}",
         serde_json::to_string_pretty(&refund.to_json())?

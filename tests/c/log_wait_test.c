@@ -89,6 +89,7 @@ static void collect(void *user_data, int level, const char *message, const char 
         atomic_fetch_sub(&inside, 1);
     }
     struct record record = {level, strdup(message), strdup(fields_json), pthread_self()};
+    if (!record.message || !record.fields) abort();
     pthread_mutex_lock(&book.lock);
     if (book.count == book.capacity) {
         book.capacity = book.capacity ? book.capacity * 2 : 64;

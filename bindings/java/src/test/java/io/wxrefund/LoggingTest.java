@@ -124,6 +124,7 @@ public class LoggingTest {
             String no = J.unique("JLC");
             String created = client.createRefund(J.request(ORDER, no, 1, 10000, "CNY"));
             personal(created);
+            assertNotNull(J.at(created, "user_received_account")); // checked in every record
             assertEquals(1L, J.at(created, "wxrefund", "attempts"));
 
             Captured attempt = single(records("attempt", no));

@@ -30,6 +30,9 @@ public class WaitTest {
     public static void start() throws Exception {
         sim = Simulator.start("--family", "domestic", "--settle-ms", "3600000");
         client = new WxRefundClient(sim.configJson());
+        // The certificate download, out of the way of the timings below.
+        assertThrows(WxRefundException.class,
+                () -> client.queryRefund(J.byOutRefundNo(J.unique("JWW"))));
     }
 
     @AfterClass
@@ -54,7 +57,7 @@ public class WaitTest {
         String no = create(ORDER, 10000);
         CompletableFuture<String> settle = CompletableFuture.supplyAsync(() -> {
             try {
-                Thread.sleep(300); // after the first poll, which sees PROCESSING
+                Thread.sleep(500); // after the first poll, which sees PROCESSING
                 return sim.settle(no, "SUCCESS");
             } catch (Exception e) {
                 throw new IllegalStateException(e);
@@ -67,8 +70,8 @@ public class WaitTest {
         assertEquals("SUCCESS", J.status(refund));
         assertTrue(J.isFinal(refund));
         assertEquals(no, J.at(refund, "out_refund_no"));
-        // A poll at once (PROCESSING), the next 1 s later (SUCCESS).
-        assertEquals(2L, J.at(refund, "wxrefund", "attempts"));
+        // A poll at once (PROCESSING), the next 1 s later (SUCCESS; later on a slow machine).
+        assertTrue(refund, (Long) J.at(refund, "wxrefund", "attempts") >= 2);
         long elapsed = (Long) J.at(refund, "wxrefund", "elapsed_ms");
         assertTrue("elapsed_ms " + elapsed, elapsed >= 900 && elapsed <= tookMs + 50);
         assertTrue("took " + tookMs + " ms", tookMs < 5_000);
@@ -84,8 +87,8 @@ public class WaitTest {
         assertEquals("ABNORMAL", J.status(refund));
         assertFalse(J.isFinal(refund));
         assertEquals(Boolean.TRUE, J.at(refund, "wxrefund", "action_required"));
-        assertEquals(1L, J.at(refund, "wxrefund", "attempts"));
-        assertTrue("took " + tookMs + " ms", tookMs < 900); // no second poll
+        assertEquals(1L, J.at(refund, "wxrefund", "attempts")); // no second poll
+        assertTrue("took " + tookMs + " ms", tookMs < 900); // nor a pause before one
     }
 
     @Test

@@ -273,7 +273,8 @@ pub(crate) fn decision(call: &Call<'_>, decision: &Decision<'_>) {
         Decision::WaitEnded { status, polls } => {
             fields.push(("status", Value::from(*status)));
             fields.push(("polls", Value::from(*polls)));
-            format!("wait ended after {polls} queries: {status}")
+            let queries = if *polls == 1 { "query" } else { "queries" };
+            format!("wait ended after {polls} {queries}: {status}")
         }
     };
     emit(level, format_args!("{message}"), &fields);

@@ -7,8 +7,8 @@
 # armv7-unknown-linux-gnueabihf), installs the release library with scripts/install.sh into a
 # staging folder, strips the shared library (and the debug sections of the static one) and
 # packs DIST/wxrefund-VERSION-NAME.tar.gz, whose one top folder wxrefund-VERSION-NAME/ is the
-# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/; bin/wxrefund-sim, stripped,
-# in the host's tarball only). NAME is
+# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/; bin/wxrefund-sim and the
+# operator command bin/wxrefund, stripped, in the host's tarball only). NAME is
 # x86_64-linux-gnu, aarch64-linux-gnu or armv7-linux-gnueabihf. The host's triple is built
 # into target/release, the others into target/TRIPLE/release (scripts/cross.sh sets them up).
 # Prints each artifact with its size.
@@ -17,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 if (($# < 1)) || [[ $1 == -* ]]; then
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 fi
 mkdir -p "$1"
@@ -46,6 +46,9 @@ for triple in "${TRIPLES[@]}"; do
     echo "=== package-c.sh: $triple -> $top.tar.gz"
     if [ "$triple" = "$HOST" ]; then
         bash scripts/install.sh "$prefix"
+        # The operator command (README "Operating it"), for the host like the simulator.
+        cargo build --release -p wxrefund-cli --bin wxrefund
+        install -m 755 "${CARGO_TARGET_DIR:-target}/release/wxrefund" "$prefix/bin/wxrefund"
     else
         bash scripts/install.sh "$prefix" --target "$triple"
     fi
@@ -55,9 +58,11 @@ for triple in "${TRIPLES[@]}"; do
     if [ -n "$strip" ]; then
         "$strip" --strip-unneeded "$lib"
         "$strip" --strip-debug "$prefix/lib/libwxrefund.a"
-        if [ -f "$prefix/bin/wxrefund-sim" ]; then
-            "$strip" "$prefix/bin/wxrefund-sim"
-        fi
+        for program in "$prefix/bin/wxrefund-sim" "$prefix/bin/wxrefund"; do
+            if [ -f "$program" ]; then
+                "$strip" "$program"
+            fi
+        done
         # Still a working library: its SONAME and its exported functions are there.
         readelf -d "$lib" | grep -q 'Library soname: \[libwxrefund.so.0\]' ||
             { echo "package-c.sh: $lib lost its SONAME when stripped" >&2; exit 1; }

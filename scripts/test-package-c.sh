@@ -6,7 +6,8 @@
 #
 # Unpacks DIST/wxrefund-VERSION-x86_64-linux-gnu.tar.gz into a fresh mktemp -d folder, checks
 # its tree (one top folder, SONAME symlinks, stripped library and bin/wxrefund-sim) and prints
-# the glibc it needs, starts the tarball's bin/wxrefund-sim (not the repository's), queues a
+# the glibc it needs, starts the tarball's bin/wxrefund-sim (not the repository's), checks the
+# tarball's bin/wxrefund (`--version`, and `doctor` finds no problem with the simulator), queues a
 # SYSTEM_ERROR through its control API with curl, and runs against it, each built with
 # -Wall -Wextra -Werror (after the first run, curl .../_sim/requests must show the fault):
 #   (a) examples/c/quickstart.c built with `cc $(pkg-config --cflags --libs wxrefund)` and an
@@ -73,6 +74,17 @@ SIM_URL=$(sed -n 's|^wxrefund-sim ready on \(http://127\.0\.0\.1:[0-9]*\) .*|\1|
 [ -n "$SIM_URL" ] && [ -s "$WORK/domestic.json" ] ||
     { cat "$WORK/sim.out" "$WORK/sim.log" >&2; fail "wxrefund-sim did not start"; }
 CONFIG=$WORK/domestic.json
+
+echo "--- the tarball's bin/wxrefund"
+CLI=$PREFIX/bin/wxrefund
+[ -x "$CLI" ] || fail "the tarball has no executable bin/wxrefund"
+if readelf -S -W "$CLI" | grep -q ' \.symtab '; then fail "$CLI is not stripped"; fi
+[ "$("$CLI" --version)" = "wxrefund $VERSION" ] || fail "wxrefund --version says $("$CLI" --version)"
+echo "wxrefund --version: $("$CLI" --version)"
+# Before any fault is queued: the doctor's signed query must not take it.
+"$CLI" doctor --config "$CONFIG" | tee "$WORK/doctor.log" || fail "wxrefund doctor found a problem with the simulator's configuration (exit $?)"
+grep -q '^ok  *signed_request ' "$WORK/doctor.log" || fail "wxrefund doctor did not prove the signed request"
+
 echo "$SIM_URL: $(curl -fsS -X POST "$SIM_URL/_sim/faults" -d '{"kind":"SYSTEM_ERROR","count":1}')"
 
 # check_links PROGRAM shared|static: ldd shows the unpacked libwxrefund.so.0, or no libwxrefund at all.

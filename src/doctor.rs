@@ -207,6 +207,18 @@ fn run_apiv3(config: &Config, merchant_certificate_pem: Option<&[u8]>, checks: &
     };
     let clock_at = checks.len();
     let family = family_name(config.family);
+    // A key pasted with whitespace around it is reported above; the checks
+    // below go on without the whitespace, to find any further problem.
+    let trimmed;
+    let config = match config.apiv3_key.as_ref().map(Secret::expose) {
+        Some(key) if key.trim().len() != key.len() => {
+            let mut copy = config.clone();
+            copy.apiv3_key = Some(Secret::new(key.trim()));
+            trimmed = copy;
+            &trimmed
+        }
+        _ => config,
+    };
     let (domestic, global);
     let api = match config.family {
         Family::Global => {
@@ -395,7 +407,10 @@ fn apiv3_key(config: &Config) -> Check {
     if let Some(problem) = whitespace_problem("apiv3_key", key) {
         return Check::problem(
             NAME,
-            format!("{problem}; it is {} bytes with it", key.len()),
+            format!(
+                "{problem}; it is {} bytes with it (the checks below use it without)",
+                key.len()
+            ),
             "remove the whitespace from apiv3_key in the configuration file (a key pasted \
              with a trailing space or line break)",
         );
@@ -575,7 +590,7 @@ fn clock(config: &Config, root: &Root, signed: Option<&SignedAnswer>) -> Check {
     let allowed = config.max_clock_skew_secs;
     let measured: Vec<String> = seen
         .iter()
-        .map(|(source, skew)| format!("{source}: {skew:+} s"))
+        .map(|(source, skew)| format!("{source} {skew:+} s"))
         .collect();
     let measured = measured.join(", ");
     if skew.unsigned_abs() > allowed {
@@ -583,8 +598,8 @@ fn clock(config: &Config, root: &Root, signed: Option<&SignedAnswer>) -> Check {
         return Check::problem(
             NAME,
             format!(
-                "the host clock is {} s {direction} the platform ({measured}; largest by \
-                 {source}); allowed: ±{allowed} s, so signed answers and notifications are refused",
+                "the host clock is {} s {direction} the platform (platform minus host: \
+                 {measured}; largest by {source}); allowed: ±{allowed} s, so signed answers and notifications are refused",
                 skew.unsigned_abs()
             ),
             "synchronise the host clock with NTP (e.g. `timedatectl set-ntp true`, chrony or ntpd)",
@@ -593,7 +608,8 @@ fn clock(config: &Config, root: &Root, signed: Option<&SignedAnswer>) -> Check {
     Check::ok(
         NAME,
         format!(
-            "the host clock is within {} s of the platform ({measured}); allowed: ±{allowed} s",
+            "the host clock is within {} s of the platform (platform minus host: {measured}); \
+             allowed: ±{allowed} s",
             skew.unsigned_abs()
         ),
     )
@@ -1027,4 +1043,68 @@ fn wecom_credentials(config: &Config) -> Check {
         NAME,
         format!("tokens from {source}; no whitespace in any secret (values not shown)"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whitespace_is_named_never_shown() {
+        let named = |value: &str| whitespace_problem("apiv3_key", value);
+        assert_eq!(named("abc"), None);
+        let trailing = named("secret-value ").unwrap();
+        assert!(trailing.contains("ends with a space"), "{trailing}");
+        assert!(!trailing.contains("secret-value"));
+        assert!(named("\tsecret").unwrap().contains("starts with a tab"));
+        assert!(named("sec\nret").unwrap().contains("contains a line break"));
+    }
+
+    #[test]
+    fn serials_compare_without_leading_zeros() {
+        assert_eq!(strip_leading_zeros(&[0, 0, 0x1A, 0]), &[0x1A, 0]);
+        assert_eq!(hex_upper(strip_leading_zeros(&[0, 0x0B, 0xCD])), "0BCD");
+        assert!(strip_leading_zeros(&[0, 0]).is_empty());
+    }
+
+    #[test]
+    fn probe_targets_follow_the_family_and_mode() {
+        let mut config = Config::domestic("1900000100", "AB", "", "");
+        assert_eq!(
+            query_target(&config, "R 1"),
+            "/v3/refund/domestic/refunds/R%201"
+        );
+        config.mode = Mode::Partner;
+        config.sub_mchid = Some("1900000109".into());
+        assert_eq!(
+            query_target(&config, "R1"),
+            "/v3/refund/domestic/refunds/R1?sub_mchid=1900000109"
+        );
+        config.family = Family::Global;
+        assert_eq!(
+            query_target(&config, "R1"),
+            "/v3/global/refunds/out-refund-no/R1?sp_mchid=1900000100&sub_mchid=1900000109"
+        );
+        config.mode = Mode::Direct;
+        assert_eq!(
+            query_target(&config, "R1"),
+            "/v3/global/refunds/out-refund-no/R1?mchid=1900000100"
+        );
+    }
+
+    #[test]
+    fn a_configuration_error_names_its_field_and_stops() {
+        let checks = run(
+            r#"{"family":"domestic","mchid":"1900000100","apiv3_key":7}"#,
+            None,
+        );
+        assert_eq!(checks.len(), 1);
+        assert_eq!(checks[0].outcome, Outcome::Problem);
+        assert!(
+            checks[0].detail.contains("value not shown"),
+            "{:?}",
+            checks[0]
+        );
+        assert!(has_problem(&checks));
+    }
 }

@@ -885,6 +885,8 @@ fn doctor_names_a_wrong_or_padded_apiv3_key() {
         "{apiv3}"
     );
     assert!(!result.stdout.contains(&key));
+    // The checks go on without the space, and find nothing else.
+    assert_eq!(problems(&checks), ["apiv3_key"], "{checks:#?}");
 }
 
 #[test]

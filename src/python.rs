@@ -83,9 +83,29 @@ fn boundary<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T
 /// library code that panics while the GIL is not held).
 fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
     let result = py.detach(|| {
-        catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(Error::from_panic(p)))
+        let result =
+            catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(Error::from_panic(p)));
+        park_if_exiting();
+        result
     });
     result.map_err(|error| raise(py, &error))
+}
+
+/// The thread that ran `_at_exit`: from then on the interpreter finalizes.
+static EXITING: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+/// Once the interpreter exits, a (daemon) thread coming back from the library must not take
+/// the GIL again: CPython ends such a thread with `pthread_exit` while it waits for the GIL,
+/// inside Rust frames, which crashes the process. It stays parked until the process ends.
+fn park_if_exiting() {
+    if EXITING
+        .get()
+        .is_some_and(|exiting| *exiting != std::thread::current().id())
+    {
+        loop {
+            std::thread::park();
+        }
+    }
 }
 
 fn invalid_argument(field: Option<&str>, message: String) -> Error {
@@ -306,6 +326,7 @@ fn provider_error(message: String) -> Error {
 
 impl PyTokenProvider {
     fn call(&self, rejected: Option<&str>) -> Result<Secret> {
+        park_if_exiting();
         Python::attach(|py| match self.callable.bind(py).call1((rejected,)) {
             Ok(token) => match token.extract::<String>() {
                 Ok(token) if token.is_empty() => Err(provider_error(
@@ -802,11 +823,14 @@ fn caller(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound
     }
 }
 
-/// Stops forwarding records to Python, once the sinks running now have returned; called at
-/// interpreter exit (`atexit`), before finalization, because a thread that runs Python code
-/// while the interpreter finalizes is torn down mid-call (a crash in the sink's cleanup).
+/// Runs at interpreter exit (`atexit`), before finalization, when only daemon threads are
+/// left: stops forwarding records to Python once the sinks running now have returned, and
+/// parks every other thread that comes back from the library (see [`park_if_exiting`]),
+/// because a thread that takes the GIL while the interpreter finalizes is torn down
+/// mid-call, inside Rust frames (a crash).
 #[pyfunction]
-fn _stop_logging(py: Python<'_>) -> PyResult<()> {
+fn _at_exit(py: Python<'_>) -> PyResult<()> {
+    let _ = EXITING.set(std::thread::current().id());
     boundary(py, || {
         // GIL released: the running sinks need it to finish.
         detached(py, || crate::logging::set_sink(log::LevelFilter::Off, None))
@@ -832,11 +856,7 @@ fn install_log_sink(module: &Bound<'_, PyModule>) -> PyResult<()> {
         let message = std::ffi::CString::new(message.replace('\0', " "))
             .unwrap_or_else(|_| std::ffi::CString::from(c"wxrefund: no log records"));
         PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &message, 1)?;
-        return Ok(());
     }
-    // Registered after `logging` was imported: runs before logging's own atexit shutdown.
-    py.import("atexit")?
-        .call_method1("register", (module.getattr("_stop_logging")?,))?;
     Ok(())
 }
 
@@ -856,7 +876,12 @@ fn wxrefund_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyClient>()?;
     module.add_function(wrap_pyfunction!(_panic_for_tests, module)?)?;
     module.add("__version__", crate::VERSION)?;
-    module.add_function(wrap_pyfunction!(_stop_logging, module)?)?;
+    module.add_function(wrap_pyfunction!(_at_exit, module)?)?;
     install_log_sink(module)?;
+    // Registered after `logging` was imported: runs before logging's own atexit shutdown.
+    module
+        .py()
+        .import("atexit")?
+        .call_method1("register", (module.getattr("_at_exit")?,))?;
     Ok(())
 }

@@ -413,7 +413,8 @@ def test_a_refused_notification_and_an_unknown_outcome_are_warnings(records) -> 
 
 
 def test_the_interpreter_exits_cleanly_while_threads_are_logging() -> None:
-    """Daemon threads calling the library, with a handler at DEBUG, when Python exits."""
+    """Daemon threads calling the library when Python exits, with a handler at DEBUG and
+    without one: the process ends with 0, every time."""
     import subprocess
     import textwrap
 
@@ -421,7 +422,8 @@ def test_the_interpreter_exits_cleanly_while_threads_are_logging() -> None:
         script = textwrap.dedent("""
             import json, logging, sys, threading, time
             import wxrefund
-            logging.basicConfig(level=1, stream=sys.stderr)
+            if sys.argv[2] == "logging":
+                logging.basicConfig(level=1, stream=sys.stderr)
             client = wxrefund.Client(json.loads(sys.argv[1]))
             client.create_refund({"out_trade_no": "T20261122000001", "out_refund_no": "RLX-1",
                                   "amount": {"refund": 100, "total": 10000, "currency": "CNY"}})
@@ -435,14 +437,16 @@ def test_the_interpreter_exits_cleanly_while_threads_are_logging() -> None:
             time.sleep(0.3)
             print("exiting", flush=True)
         """)
-        # Without the atexit hook that stops forwarding, about one exit in five crashed
-        # (SIGABRT in PyGILState_Release, or SIGSEGV).
-        for _ in range(6):
-            done = subprocess.run([sys.executable, "-c", script, json_dumps(sim.config)],
+        # Before the atexit hook (which stops forwarding and parks threads that come back
+        # from the library), about one exit in five crashed: SIGABRT in PyGILState_Release
+        # or SIGSEGV, as CPython ended a daemon thread taking the GIL inside Rust frames.
+        for mode in ["logging", "quiet"] * 6:
+            done = subprocess.run([sys.executable, "-c", script, json_dumps(sim.config), mode],
                                   capture_output=True, text=True, timeout=60)
-            assert done.returncode == 0, done.stderr[-2000:]
+            assert done.returncode == 0, (mode, done.stderr[-2000:])
             assert done.stdout == "exiting\n"
-            assert "GET /v3/refund/domestic/refunds/RLX-1 attempt 1: HTTP 200" in done.stderr
+            if mode == "logging":
+                assert "GET /v3/refund/domestic/refunds/RLX-1 attempt 1: HTTP 200" in done.stderr
             assert "Fatal" not in done.stderr and "panicked" not in done.stderr, done.stderr[-2000:]
 
 

@@ -3,7 +3,7 @@
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Type, Union, final
 
-__all__ = ["Client", "__version__", "_panic_for_tests", "_stop_logging"]
+__all__ = ["Client", "__version__", "_panic_for_tests", "_at_exit"]
 __version__: str
 
 _Headers = Union[Mapping[str, str], Mapping[bytes, bytes], Iterable[Tuple[str, str]]]
@@ -101,7 +101,8 @@ def _panic_for_tests(message: str) -> None:
     """Panics inside the library's panic boundary, with the GIL released: for the tests
     that prove a panic becomes ``PanicError`` instead of aborting the interpreter."""
 
-def _stop_logging() -> None:
-    """Stops forwarding the library's records to ``logging``, once the records being
-    handled now are done. Registered with ``atexit`` at import: a thread running Python code
-    while the interpreter finalizes is torn down mid-call."""
+def _at_exit() -> None:
+    """Registered with ``atexit`` at import: stops forwarding the library's records to
+    ``logging`` once the records being handled now are done, and parks every other thread
+    that comes back from the library from then on, because a thread that takes the GIL while
+    the interpreter finalizes is torn down mid-call (a crash)."""

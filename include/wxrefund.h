@@ -92,6 +92,10 @@ typedef enum wxrefund_status {
    * `wxrefund_refund_wait` ran out of time; the error JSON's `refund` is the last one seen.
    */
   WXREFUND_STATUS_TIMEOUT = 16,
+  /**
+   * The merchant's signer (host callback or PKCS#11 token) failed; nothing was sent.
+   */
+  WXREFUND_STATUS_SIGNER_FAILED = 17,
 } wxrefund_status;
 
 /**
@@ -132,6 +136,16 @@ typedef int (*wxrefund_access_token_fn)(void *user_data,
                                         const char *rejected_token,
                                         char *token_out,
                                         size_t token_capacity);
+
+/**
+ * The callback's C type; see `wxrefund_client_new_with_signer`.
+ */
+typedef int (*wxrefund_sign_fn)(void *user_data,
+                                const uint8_t *message,
+                                size_t message_len,
+                                uint8_t *signature_out,
+                                size_t signature_capacity,
+                                size_t *signature_len_out);
 
 /**
  * The callback's C type; see `wxrefund_set_log_callback`.
@@ -206,6 +220,37 @@ enum wxrefund_status wxrefund_client_new_with_token_provider(const char *config_
                                                              char **error_json_out);
 
 /**
+ * Creates a mainland or Global client whose requests are signed by the
+ * host, with a key the library never sees (an HSM, a secure element, a
+ * signing service). `config_json` has `merchant_serial_no` and no
+ * `private_key_pem`/`private_key_file`/`signer`.
+ *
+ * For every request the library calls `signer(user_data, message,
+ * message_len, signature_out, signature_capacity, signature_len_out)`:
+ * sign the `message_len` bytes at `message` with RSASSA-PKCS1-v1_5 over
+ * SHA-256 (`CKM_SHA256_RSA_PKCS`), write the raw signature (256 bytes for
+ * RSA-2048, not base64) to `signature_out` (room for `signature_capacity`
+ * = 1024 bytes), its length to `*signature_len_out`, and return 0. Any
+ * other return value fails the call in progress with
+ * `WXREFUND_STATUS_SIGNER_FAILED`, and its request is not sent.
+ *
+ * The callback may be called from any thread that uses the client, and
+ * from several at once; `user_data` must stay valid until
+ * `wxrefund_client_free` returns.
+ *
+ * - `signer`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
+ *
+ * # Safety
+ * As for `wxrefund_client_new`; `signer` must be a function of the
+ * `wxrefund_sign_fn` type, safe to call with `user_data` from any thread.
+ */
+enum wxrefund_status wxrefund_client_new_with_signer(const char *config_json,
+                                                     wxrefund_sign_fn signer,
+                                                     void *user_data,
+                                                     struct wxrefund_client **client_out,
+                                                     char **error_json_out);
+
+/**
  * Frees a client. Waits for calls in flight on this client to finish, then
  * zeroes its secrets.
  *
@@ -267,6 +312,30 @@ enum wxrefund_status wxrefund_refund_query(const struct wxrefund_client *client,
                                            const char *query_json,
                                            char **response_json_out,
                                            char **error_json_out);
+
+/**
+ * Sends the money of an `ABNORMAL` mainland refund another way
+ * (apply-abnormal-refund): `request_json` is `{"refund_id", "out_refund_no",
+ * "type": "USER_BANK_CARD", "bank_type", "bank_account", "real_name"}` (the
+ * bank details in plaintext: the library encrypts them with the platform's
+ * key before sending, and never echoes or logs them), or `"type":
+ * "MERCHANT_BANK_CARD"` without the bank details; plus `"sub_mchid"` in
+ * partner mode when the configuration has no default.
+ *
+ * On success `*response_json_out` receives the refund, `PROCESSING` again:
+ * wait for its final status as usual. Other families:
+ * `WXREFUND_STATUS_INVALID_REQUEST`.
+ *
+ * Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
+ * Wipe the request's copy of the bank details when this returns.
+ *
+ * # Safety
+ * Non-NULL pointers must be valid for reads (`request_json`, up to its NUL) or writes.
+ */
+enum wxrefund_status wxrefund_refund_apply_abnormal(const struct wxrefund_client *client,
+                                                    const char *request_json,
+                                                    char **response_json_out,
+                                                    char **error_json_out);
 
 /**
  * Queries a refund until it is final (`SUCCESS`, `CLOSED`) or needs action

@@ -44,6 +44,49 @@ pub enum SerialPreference {
     PlatformCertificate,
 }
 
+/// `signer` of the configuration: where the merchant private key lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SignerConfig {
+    /// A PKCS#11 token (HSM, secure element, TPM): the key never leaves it.
+    Pkcs11(Pkcs11Config),
+}
+
+/// `signer.pkcs11`: which module, token and key sign, and where the PIN is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Config {
+    /// Path of the PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The label of the token holding the key.
+    pub token_label: String,
+    /// The key's `CKA_LABEL`; give this or `key_id`.
+    #[serde(default)]
+    pub key_label: Option<String>,
+    /// The key's `CKA_ID`, in hex; give this or `key_label`.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The name of the environment variable holding the user PIN (the PIN
+    /// itself never goes in a configuration file). No PIN: no login.
+    #[serde(default)]
+    pub pin_env: Option<String>,
+}
+
+/// `tls_roots`: the roots HTTPS servers are verified against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TlsRoots {
+    /// Mozilla's roots, compiled into the library.
+    #[default]
+    #[serde(rename = "bundled")]
+    Bundled,
+    /// The host's trust store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, or the system bundle).
+    #[serde(rename = "system")]
+    System,
+    /// Both.
+    #[serde(rename = "bundled+system")]
+    BundledAndSystem,
+}
+
 /// A secret string (key material). Its `Debug` never shows the value, its
 /// memory is zeroed when dropped, and a value of the wrong type in JSON is
 /// named by its type only, never shown.
@@ -170,6 +213,10 @@ pub struct Config {
     /// Path of the merchant private key PEM, instead of `private_key_pem`.
     #[serde(default)]
     pub private_key_file: Option<PathBuf>,
+    /// Where the merchant private key lives when it is not given as PEM:
+    /// `{"pkcs11": {...}}` (a token the key never leaves).
+    #[serde(default)]
+    pub signer: Option<SignerConfig>,
     /// APIv3: the APIv3 key, exactly 32 bytes.
     #[serde(default)]
     pub apiv3_key: Option<Secret>,
@@ -204,6 +251,18 @@ pub struct Config {
     /// HTTP proxy URL, e.g. `http://proxy.local:3128`.
     #[serde(default)]
     pub proxy: Option<Secret>,
+    /// Which roots HTTPS servers are verified against: `"bundled"` (Mozilla's,
+    /// compiled in; the default), `"system"` (the host's trust store) or
+    /// `"bundled+system"`.
+    #[serde(default)]
+    pub tls_roots: TlsRoots,
+    /// A PEM file of CA certificates trusted in addition (e.g. a corporate
+    /// TLS-inspecting proxy's CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
+    /// CA certificates trusted in addition, as PEM text.
+    #[serde(default)]
+    pub tls_ca_pem: Option<String>,
     /// How many times a failed call is resent (same bytes) after the first try. Default 2, at most 10.
     #[serde(default = "defaults::max_retries")]
     pub max_retries: u32,
@@ -285,6 +344,7 @@ impl Config {
             merchant_serial_no: Some(merchant_serial_no.into()),
             private_key_pem: Some(Secret::new(private_key_pem)),
             private_key_file: None,
+            signer: None,
             apiv3_key: Some(Secret::new(apiv3_key)),
             wechatpay_public_key_id: None,
             wechatpay_public_key_pem: None,
@@ -295,6 +355,9 @@ impl Config {
             connect_timeout_ms: defaults::connect_timeout_ms(),
             read_timeout_ms: defaults::read_timeout_ms(),
             proxy: None,
+            tls_roots: TlsRoots::Bundled,
+            tls_ca_file: None,
+            tls_ca_pem: None,
             max_retries: defaults::max_retries(),
             retry_delay_ms: defaults::retry_delay_ms(),
             max_clock_skew_secs: defaults::max_clock_skew_secs(),
@@ -383,6 +446,7 @@ impl Config {
             ("merchant_serial_no", self.merchant_serial_no.is_some()),
             ("private_key_pem", self.private_key_pem.is_some()),
             ("private_key_file", self.private_key_file.is_some()),
+            ("signer", self.signer.is_some()),
             ("apiv3_key", self.apiv3_key.is_some()),
             (
                 "wechatpay_public_key_id",
@@ -467,6 +531,21 @@ impl Config {
         }
     }
 
+    /// The extra CA certificates as (field, PEM bytes): `tls_ca_file` and `tls_ca_pem`.
+    pub(crate) fn tls_ca_pems(&self) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let mut pems = Vec::new();
+        if let Some(path) = &self.tls_ca_file {
+            pems.push((
+                "tls_ca_file",
+                read_bounded("tls_ca_file", path, 1024 * 1024, "not a CA bundle")?,
+            ));
+        }
+        if let Some(pem) = &self.tls_ca_pem {
+            pems.push(("tls_ca_pem", pem.as_bytes().to_vec()));
+        }
+        Ok(pems)
+    }
+
     /// The WeChat Pay public key as (id, PEM bytes), when configured.
     pub(crate) fn public_key_bytes(&self) -> Result<Option<(String, Vec<u8>)>> {
         let pem = match (
@@ -505,18 +584,22 @@ impl Config {
 /// Reads a key file named by `field`, refusing anything larger than a key
 /// could be (a wrong path such as `/dev/zero` must not exhaust memory).
 fn read_key_file(field: &str, path: &std::path::Path) -> Result<Vec<u8>> {
+    read_bounded(field, path, 64 * 1024, "not a key file")
+}
+
+/// Reads at most `max` bytes of the file named by `field`; a larger one is `what_else`.
+fn read_bounded(field: &str, path: &std::path::Path, max: u64, what_else: &str) -> Result<Vec<u8>> {
     use std::io::Read;
-    const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
     let cannot_read =
         |e: std::io::Error| Error::config(field, format!("cannot read {}: {e}", path.display()));
     let mut bytes = Vec::new();
     std::fs::File::open(path)
-        .and_then(|file| file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .and_then(|file| file.take(max + 1).read_to_end(&mut bytes))
         .map_err(cannot_read)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+    if bytes.len() as u64 > max {
         return Err(Error::config(
             field,
-            format!("{} is larger than 64 KiB: not a key file", path.display()),
+            format!("{} is larger than {} KiB: {what_else}", path.display(), max / 1024),
         ));
     }
     Ok(bytes)

@@ -94,13 +94,13 @@ impl SigningKey {
         })
     }
 
-    /// RSASSA-PKCS1-v1_5 over SHA-256, base64 encoded.
-    pub(crate) fn sign(&self, message: &[u8]) -> Result<String> {
+    /// RSASSA-PKCS1-v1_5 over SHA-256: the raw signature bytes.
+    pub(crate) fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>> {
         let mut signature = vec![0u8; self.pair.public().modulus_len()];
         self.pair
             .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
             .map_err(|_| Error::new(ErrorKind::Internal, "signing_failed", "RSA signing failed"))?;
-        Ok(BASE64.encode(signature))
+        Ok(signature)
     }
 
     /// The public half, as a PKCS#1 `RSAPublicKey` DER (the end of a
@@ -114,10 +114,14 @@ impl SigningKey {
         self.pair.public().modulus_len().saturating_mul(8)
     }
 
-    /// A random alphanumeric string of `len` characters, from the OS CSPRNG.
-    pub(crate) fn nonce(&self, len: usize) -> Result<String> {
-        random_alphanumeric(&self.rng, len)
-    }
+}
+
+fn encryption_failed(field: &str) -> Error {
+    Error::new(
+        ErrorKind::Internal,
+        "encryption_failed",
+        format!("{field}: RSA-OAEP encryption with the platform key failed (value not shown)"),
+    )
 }
 
 fn encrypted_key(field: &str) -> Error {
@@ -229,6 +233,30 @@ impl VerifyingKey {
             VerifyingKey::PublicKey(der) => webpki::RawPublicKeyEntity::try_from(der).map(drop),
             VerifyingKey::Certificate(der) => webpki::EndEntityCert::try_from(der).map(drop),
         }
+    }
+
+    /// Encrypts `plaintext` (a field named `field`) with RSA-OAEP, SHA-1 and
+    /// MGF1-SHA-1 as the platform requires (§4.4), base64 encoded. A public-key
+    /// operation: the `rsa` crate's advisory (timing of private-key
+    /// operations) does not apply.
+    pub(crate) fn encrypt_oaep(&self, plaintext: &[u8], field: &str) -> Result<String> {
+        use rsa::pkcs8::DecodePublicKey;
+        let spki = match self {
+            VerifyingKey::PublicKey(der) => der.as_ref().to_vec(),
+            VerifyingKey::Certificate(der) => webpki::EndEntityCert::try_from(der)
+                .map(|cert| cert.subject_public_key_info().as_ref().to_vec())
+                .map_err(|_| encryption_failed(field))?,
+        };
+        let key =
+            rsa::RsaPublicKey::from_public_key_der(&spki).map_err(|_| encryption_failed(field))?;
+        let ciphertext = key
+            .encrypt(
+                &mut rsa::rand_core::OsRng,
+                rsa::Oaep::new::<sha1::Sha1>(),
+                plaintext,
+            )
+            .map_err(|_| encryption_failed(field))?;
+        Ok(BASE64.encode(ciphertext))
     }
 
     /// True when `signature` (raw bytes) is a valid RSA-SHA256 signature of `message`.

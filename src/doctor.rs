@@ -222,11 +222,11 @@ fn run_apiv3(config: &Config, merchant_certificate_pem: Option<&[u8]>, checks: &
     let (domestic, global);
     let api = match config.family {
         Family::Global => {
-            global = Global::new(config);
+            global = Global::new(config, None);
             global.as_ref().map(Global::api).map_err(Clone::clone)
         }
         _ => {
-            domestic = Domestic::new(config);
+            domestic = Domestic::new(config, None);
             domestic.as_ref().map(Domestic::api).map_err(Clone::clone)
         }
     };

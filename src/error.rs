@@ -42,6 +42,9 @@ pub enum ErrorKind {
     /// A wait for a final refund status ran out of time; the error carries
     /// the last refund seen. Waiting again may succeed.
     Timeout,
+    /// The merchant's signer (a host callback, a PKCS#11 token) failed; the
+    /// request it was signing was not sent.
+    SignerFailed,
 }
 
 impl ErrorKind {
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Panic => "PANIC",
             ErrorKind::Internal => "INTERNAL",
             ErrorKind::Timeout => "TIMEOUT",
+            ErrorKind::SignerFailed => "SIGNER_FAILED",
         }
     }
 }

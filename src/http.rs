@@ -6,7 +6,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::logging::{self, Answer, Attempt, Call, Decision};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::DefaultResolver;
-use ureq::unversioned::transport::{Connector, DefaultConnector};
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, TcpConnector};
 
 /// Longest pause between two retries.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
@@ -120,11 +120,14 @@ impl Http {
             // The platform's keep-alive is 8 s: never reuse a connection idle longer (§1.7).
             .max_idle_age(Duration::from_secs(7))
             .build();
-        let agent = ureq::Agent::with_parts(
-            agent,
-            DefaultConnector::new().chain(secret_query::Substitute),
-            DefaultResolver::default(),
-        );
+        // ureq's own chain, with our TLS (src/tls.rs) in place of its, and the
+        // secret-query swap last, on the plaintext.
+        let connector = ()
+            .chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(crate::tls::Tls(crate::tls::client_config(config)?))
+            .chain(secret_query::Substitute);
+        let agent = ureq::Agent::with_parts(agent, connector, DefaultResolver::default());
         let user_agent = format!(
             "wxrefund/{} ({}/{}) rust",
             env!("CARGO_PKG_VERSION"),

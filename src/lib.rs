@@ -32,6 +32,8 @@ mod notify;
 #[cfg(feature = "python")]
 mod python;
 mod refund;
+mod signer;
+mod tls;
 mod v3;
 mod wecom_api;
 
@@ -44,6 +46,7 @@ pub use logging::TARGET as LOG_TARGET;
 pub use notify::{Headers, Notification};
 pub use refund::{domestic, global, wecom};
 pub use refund::{CreateRefund, Refund, RefundQuery, RefundStatus};
+pub use signer::Signer;
 pub use v3::PlatformCertificate;
 pub use wecom_api::AccessTokenProvider;
 
@@ -70,9 +73,26 @@ impl Client {
     /// Builds a client, loading and checking keys. Does not touch the network.
     pub fn new(config: Config) -> Result<Client> {
         let backend = match config.family {
-            Family::Domestic => Backend::Domestic(Domestic::new(&config)?),
-            Family::Global => Backend::Global(Global::new(&config)?),
+            Family::Domestic => Backend::Domestic(Domestic::new(&config, None)?),
+            Family::Global => Backend::Global(Global::new(&config, None)?),
             Family::WeCom => Backend::WeCom(WeCom::new(&config, None)?),
+        };
+        Ok(Client { backend })
+    }
+
+    /// Builds an APIv3 client (mainland or Global) whose requests are signed
+    /// by `signer`, e.g. a key in an HSM behind the host's API: the
+    /// configuration has `merchant_serial_no` and no private key.
+    pub fn with_signer(config: Config, signer: Arc<dyn Signer>) -> Result<Client> {
+        let backend = match config.family {
+            Family::Domestic => Backend::Domestic(Domestic::new(&config, Some(signer))?),
+            Family::Global => Backend::Global(Global::new(&config, Some(signer))?),
+            Family::WeCom => {
+                return Err(Error::config(
+                    "family",
+                    "WeCom requests are not signed (an access token authenticates them)",
+                ))
+            }
         };
         Ok(Client { backend })
     }
@@ -137,6 +157,38 @@ impl Client {
             Backend::Global(client) => client.create(&refund::parse_json(WHAT, request_json)?),
             Backend::WeCom(client) => client.create(&refund::parse_json(WHAT, request_json)?),
         }
+    }
+
+    /// Sends the money of an `ABNORMAL` mainland refund another way (the
+    /// payer's other bank card, or the merchant's), PROTOCOL.md §4.4. The
+    /// bank details are encrypted with the WeChat Pay public key or the newest
+    /// platform certificate before anything is sent. The answer is the
+    /// refund, `PROCESSING` again: wait for its final status as usual.
+    pub fn apply_abnormal_refund(
+        &self,
+        request: &domestic::AbnormalRefundRequest,
+    ) -> Result<Refund> {
+        match &self.backend {
+            Backend::Domestic(client) => client.apply_abnormal(request),
+            _ => Err(Error::new(
+                ErrorKind::InvalidRequest,
+                "wrong_family",
+                format!(
+                    "apply-abnormal-refund is a mainland API; this client is {:?}",
+                    self.family()
+                ),
+            )),
+        }
+    }
+
+    /// As [`Client::apply_abnormal_refund`], with the request as JSON:
+    /// `refund_id`, `out_refund_no`, `type`, and for `USER_BANK_CARD`
+    /// `bank_type`, `bank_account`, `real_name` (plaintext; encrypted here).
+    pub fn apply_abnormal_refund_json(&self, request_json: &str) -> Result<Refund> {
+        self.apply_abnormal_refund(&refund::parse_json(
+            "abnormal refund request",
+            request_json,
+        )?)
     }
 
     /// Queries one refund, by `out_refund_no` or (Global) by `refund_id`.

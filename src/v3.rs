@@ -2,7 +2,8 @@
 //! (PROTOCOL.md §1, §2, §4.5). Shared by every APIv3 refund family.
 
 use crate::config::{Config, SerialPreference};
-use crate::crypto::{aead_decrypt, EncryptedResource, SigningKey, VerifyingKey};
+use crate::crypto::{aead_decrypt, random_alphanumeric, EncryptedResource, VerifyingKey};
+use crate::signer::{self, Signer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{platform_code, Http, RawResponse, Retries, TransportError};
 use crate::logging::{self, Call, Decision};
@@ -27,7 +28,8 @@ pub(crate) struct ApiV3 {
     base_url: String,
     mchid: String,
     serial_no: String,
-    signing_key: SigningKey,
+    signer: Arc<dyn Signer>,
+    rng: ring::rand::SystemRandom,
     apiv3_key: Zeroizing<Vec<u8>>,
     public_key: Option<(String, Arc<VerifyingKey>)>,
     /// The public key id to send as `Wechatpay-Serial`, if answers should use it.
@@ -57,6 +59,9 @@ pub struct PlatformCertificate {
 /// Platform certificates by serial, downloaded on demand.
 struct CertificateStore {
     by_serial: RwLock<HashMap<String, Arc<VerifyingKey>>>,
+    /// The serial of the certificate that became effective last: the one
+    /// to encrypt with (`effective_time`, serial).
+    newest: RwLock<Option<(String, String)>>,
     /// When the last download started, and how it failed if it did; the
     /// lock also makes downloads single-flight.
     last_download: Mutex<Option<(Instant, Option<Error>)>>,
@@ -70,19 +75,12 @@ impl ApiV3 {
         default_base_url: &str,
         certificates_path: &'static str,
         family: &'static str,
+        host_signer: Option<Arc<dyn Signer>>,
     ) -> Result<ApiV3> {
         config.check_common()?;
         let (serial_no, apiv3_key) = config.apiv3_credentials()?;
         let base_url = config.checked_base_url(default_base_url)?;
-        let signing_key = {
-            let pem = config.private_key_bytes()?;
-            let field = if config.private_key_file.is_some() {
-                "private_key_file"
-            } else {
-                "private_key_pem"
-            };
-            SigningKey::from_pem(&pem, field)?
-        };
+        let signer = signer::merchant_signer(config, host_signer)?;
         let public_key = match config.public_key_bytes()? {
             Some((id, pem)) => Some((
                 id,
@@ -116,12 +114,14 @@ impl ApiV3 {
             base_url,
             mchid: config.mchid.clone(),
             serial_no: serial_no.to_string(),
-            signing_key,
+            signer,
+            rng: ring::rand::SystemRandom::new(),
             apiv3_key: Zeroizing::new(apiv3_key.to_vec()),
             public_key,
             request_serial,
             certificates: download.then(|| CertificateStore {
                 by_serial: RwLock::new(HashMap::new()),
+                newest: RwLock::new(None),
                 last_download: Mutex::new(None),
             }),
             certificates_path,
@@ -141,7 +141,20 @@ impl ApiV3 {
         target: &str,
         body: &[u8],
     ) -> Result<Map<String, Value>> {
-        let response = self.send_with_retries(call, method, target, body)?;
+        self.call_with_serial(call, method, target, body, None)
+    }
+
+    /// As [`ApiV3::call`], sending `Wechatpay-Serial: serial` (the key that
+    /// encrypted fields of the body) instead of the configured preference.
+    pub(crate) fn call_with_serial(
+        &self,
+        call: &Call<'_>,
+        method: &str,
+        target: &str,
+        body: &[u8],
+        serial: Option<&str>,
+    ) -> Result<Map<String, Value>> {
+        let response = self.send_with_retries(call, method, target, body, serial)?;
         if !(200..300).contains(&response.status) {
             return Err(api_error(&response));
         }
@@ -176,17 +189,24 @@ impl ApiV3 {
         method: &str,
         target: &str,
         body: &[u8],
+        serial: Option<&str>,
     ) -> Result<RawResponse> {
         let url = format!("{}{}", self.base_url, target);
         self.retries
             .run(
                 call,
                 || {
-                    let authorization = self.authorization(method, target, body)?;
+                    let authorization =
+                        self.authorization(method, target, body).map_err(|error| {
+                            // An earlier attempt of this call may have been processed.
+                            let sent = call.attempts() > 0;
+                            error.with_retry(true, sent)
+                        })?;
                     let mut headers = vec![("Authorization", authorization.as_str())];
-                    if let Some(id) = &self.request_serial {
-                        // Ask for public-key-signed answers (§2.5, migration).
-                        headers.push(("Wechatpay-Serial", id.as_str()));
+                    // The key of encrypted fields, or the one answers should be
+                    // signed with (§2.5, public-key migration).
+                    if let Some(id) = serial.or(self.request_serial.as_deref()) {
+                        headers.push(("Wechatpay-Serial", id));
                     }
                     Ok(self.http.send(call, method, &url, &[], &headers, body))
                 },
@@ -201,10 +221,10 @@ impl ApiV3 {
 
     /// The `Authorization` header for one request (§1.2-§1.4).
     fn authorization(&self, method: &str, target: &str, body: &[u8]) -> Result<String> {
-        let nonce = self.signing_key.nonce(32)?;
+        let nonce = random_alphanumeric(&self.rng, 32)?;
         let timestamp = unix_now().to_string();
         let message = signing_message(method, target, &timestamp, &nonce, body);
-        let signature = self.signing_key.sign(&message)?;
+        let signature = BASE64.encode(signer::sign(self.signer.as_ref(), &message)?);
         Ok(format!(
             "{SCHEME} mchid=\"{}\",nonce_str=\"{nonce}\",timestamp=\"{timestamp}\",serial_no=\"{}\",signature=\"{signature}\"",
             self.mchid, self.serial_no
@@ -227,7 +247,7 @@ impl ApiV3 {
     /// returns the answer, whatever its status, and whether its signature
     /// verifies with the keys of this client (error answers included).
     pub(crate) fn probe(&self, call: &Call<'_>, target: &str) -> Result<(RawResponse, Result<()>)> {
-        let response = self.send_with_retries(call, "GET", target, b"")?;
+        let response = self.send_with_retries(call, "GET", target, b"", None)?;
         let verified = verify_response(&response, self.max_skew, |serial| self.key_for(serial));
         Ok((response, verified))
     }
@@ -236,6 +256,33 @@ impl ApiV3 {
     /// whether platform certificates are downloaded (both can hold).
     pub(crate) fn verification_modes(&self) -> (bool, bool) {
         (self.public_key.is_some(), self.certificates.is_some())
+    }
+
+    /// The platform key to encrypt sensitive fields with, and its serial for
+    /// `Wechatpay-Serial`: the WeChat Pay public key when configured, else the
+    /// newest platform certificate (downloaded when none is held yet).
+    pub(crate) fn encryption_key(&self) -> Result<(String, Arc<VerifyingKey>)> {
+        if let Some((id, key)) = &self.public_key {
+            return Ok((id.clone(), key.clone()));
+        }
+        let Some(store) = &self.certificates else {
+            return Err(Error::config(
+                "wechatpay_public_key_id",
+                "no key to encrypt with: configure the WeChat Pay public key or platform certificates",
+            ));
+        };
+        if store.newest().is_none() {
+            self.download_certificates(store)?;
+        }
+        store
+            .newest()
+            .and_then(|serial| Some((serial.clone(), store.get(&serial)?)))
+            .ok_or_else(|| {
+                Error::verification(
+                    "no_platform_certificates",
+                    "the platform sent no certificate to encrypt with",
+                )
+            })
     }
 
     /// Decrypts an AEAD resource with the APIv3 key.
@@ -318,7 +365,7 @@ impl ApiV3 {
             error
         };
         let response = self
-            .send_with_retries(call, "GET", path, b"")
+            .send_with_retries(call, "GET", path, b"", None)
             .map_err(named)?;
         let failed = |mut error: Error| {
             error.http_status = Some(response.status);
@@ -378,6 +425,20 @@ impl ApiV3 {
                     .iter()
                     .map(|(certificate, key)| (certificate.serial_no.clone(), key.clone())),
             );
+            let mut newest = store
+                .newest
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for certificate in &downloaded {
+                let candidate = (
+                    certificate.0.effective_time.clone(),
+                    certificate.0.serial_no.clone(),
+                );
+                // RFC 3339 times in one zone, as the platform sends them, sort as text.
+                if newest.as_ref().is_none_or(|current| candidate > *current) {
+                    *newest = Some(candidate);
+                }
+            }
         }
         Ok(downloaded
             .into_iter()
@@ -435,6 +496,15 @@ impl ApiV3 {
 }
 
 impl CertificateStore {
+    /// The serial of the newest certificate held.
+    fn newest(&self) -> Option<String> {
+        self.newest
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .map(|(_, serial)| serial.clone())
+    }
+
     fn get(&self, serial: &str) -> Option<Arc<VerifyingKey>> {
         self.by_serial
             .read()
@@ -610,6 +680,7 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::SigningKey;
 
     const MERCHANT_KEY: &str = include_str!("../sim/keys/merchant_key.pem");
     const PLATFORM_CERT: &str = include_str!("../sim/keys/platform_cert.pem");
@@ -630,7 +701,10 @@ mod tests {
                 text("nonce"),
                 text("body").as_bytes(),
             );
-            assert_eq!(key.sign(&message).unwrap(), text("signature"));
+            assert_eq!(
+                BASE64.encode(key.sign_raw(&message).unwrap()),
+                text("signature")
+            );
         }
     }
 

@@ -11,6 +11,7 @@
 mod boundary;
 mod handles;
 mod log;
+mod signer;
 mod strings;
 mod token;
 
@@ -22,6 +23,7 @@ use strings::{input_str, output_string};
 
 pub use handles::wxrefund_client;
 pub use log::wxrefund_log_fn;
+pub use signer::wxrefund_sign_fn;
 pub use token::wxrefund_access_token_fn;
 
 /// Result of every fallible function. The numbers are fixed forever.
@@ -62,10 +64,12 @@ pub enum wxrefund_status {
     MalformedNotification = 15,
     /// `wxrefund_refund_wait` ran out of time; the error JSON's `refund` is the last one seen.
     Timeout = 16,
+    /// The merchant's signer (host callback or PKCS#11 token) failed; nothing was sent.
+    SignerFailed = 17,
 }
 
 impl wxrefund_status {
-    const ALL: [wxrefund_status; 17] = [
+    const ALL: [wxrefund_status; 18] = [
         wxrefund_status::Ok,
         wxrefund_status::InvalidArgument,
         wxrefund_status::InvalidJson,
@@ -83,6 +87,7 @@ impl wxrefund_status {
         wxrefund_status::TimestampOutOfWindow,
         wxrefund_status::MalformedNotification,
         wxrefund_status::Timeout,
+        wxrefund_status::SignerFailed,
     ];
 
     pub(crate) fn of(kind: ErrorKind) -> wxrefund_status {
@@ -103,6 +108,7 @@ impl wxrefund_status {
             ErrorKind::TimestampOutOfWindow => wxrefund_status::TimestampOutOfWindow,
             ErrorKind::MalformedNotification => wxrefund_status::MalformedNotification,
             ErrorKind::Timeout => wxrefund_status::Timeout,
+            ErrorKind::SignerFailed => wxrefund_status::SignerFailed,
         }
     }
 
@@ -125,6 +131,7 @@ impl wxrefund_status {
             wxrefund_status::TimestampOutOfWindow => c"TIMESTAMP_OUT_OF_WINDOW",
             wxrefund_status::MalformedNotification => c"MALFORMED_NOTIFICATION",
             wxrefund_status::Timeout => c"TIMEOUT",
+            wxrefund_status::SignerFailed => c"SIGNER_FAILED",
         }
     }
 }
@@ -231,7 +238,45 @@ pub unsafe extern "C" fn wxrefund_client_new_with_token_provider(
     unsafe { new_client(config_json, client_out, error_json_out, build) }
 }
 
-/// The shape of both constructors: configuration JSON in, a registered handle out.
+/// Creates a mainland or Global client whose requests are signed by the
+/// host, with a key the library never sees (an HSM, a secure element, a
+/// signing service). `config_json` has `merchant_serial_no` and no
+/// `private_key_pem`/`private_key_file`/`signer`.
+///
+/// For every request the library calls `signer(user_data, message,
+/// message_len, signature_out, signature_capacity, signature_len_out)`:
+/// sign the `message_len` bytes at `message` with RSASSA-PKCS1-v1_5 over
+/// SHA-256 (`CKM_SHA256_RSA_PKCS`), write the raw signature (256 bytes for
+/// RSA-2048, not base64) to `signature_out` (room for `signature_capacity`
+/// = 1024 bytes), its length to `*signature_len_out`, and return 0. Any
+/// other return value fails the call in progress with
+/// `WXREFUND_STATUS_SIGNER_FAILED`, and its request is not sent.
+///
+/// The callback may be called from any thread that uses the client, and
+/// from several at once; `user_data` must stay valid until
+/// `wxrefund_client_free` returns.
+///
+/// - `signer`: not NULL. `client_out`: not NULL. `error_json_out`: may be NULL.
+///
+/// # Safety
+/// As for `wxrefund_client_new`; `signer` must be a function of the
+/// `wxrefund_sign_fn` type, safe to call with `user_data` from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_client_new_with_signer(
+    config_json: *const c_char,
+    signer: wxrefund_sign_fn,
+    user_data: *mut c_void,
+    client_out: *mut *mut wxrefund_client,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    let build = |config: &str| {
+        let signer = signer::CallbackSigner::new(signer, user_data)?;
+        Client::with_signer(Config::from_json(config)?, Arc::new(signer))
+    };
+    unsafe { new_client(config_json, client_out, error_json_out, build) }
+}
+
+/// The shape of every constructor: configuration JSON in, a registered handle out.
 ///
 /// # Safety
 /// As for `wxrefund_client_new`.
@@ -334,6 +379,41 @@ pub unsafe extern "C" fn wxrefund_refund_query(
             response_json_out,
             error_json_out,
             Client::query_refund_json,
+        )
+    }
+}
+
+/// Sends the money of an `ABNORMAL` mainland refund another way
+/// (apply-abnormal-refund): `request_json` is `{"refund_id", "out_refund_no",
+/// "type": "USER_BANK_CARD", "bank_type", "bank_account", "real_name"}` (the
+/// bank details in plaintext: the library encrypts them with the platform's
+/// key before sending, and never echoes or logs them), or `"type":
+/// "MERCHANT_BANK_CARD"` without the bank details; plus `"sub_mchid"` in
+/// partner mode when the configuration has no default.
+///
+/// On success `*response_json_out` receives the refund, `PROCESSING` again:
+/// wait for its final status as usual. Other families:
+/// `WXREFUND_STATUS_INVALID_REQUEST`.
+///
+/// Pointers, ownership and thread-safety as for `wxrefund_refund_create`.
+/// Wipe the request's copy of the bank details when this returns.
+///
+/// # Safety
+/// Non-NULL pointers must be valid for reads (`request_json`, up to its NUL) or writes.
+#[no_mangle]
+pub unsafe extern "C" fn wxrefund_refund_apply_abnormal(
+    client: *const wxrefund_client,
+    request_json: *const c_char,
+    response_json_out: *mut *mut c_char,
+    error_json_out: *mut *mut c_char,
+) -> wxrefund_status {
+    unsafe {
+        json_call(
+            client,
+            (request_json, "request_json"),
+            response_json_out,
+            error_json_out,
+            Client::apply_abnormal_refund_json,
         )
     }
 }

@@ -4,10 +4,12 @@ use super::{
     check_charset, check_funds_split, check_notify_url, check_order_reference, check_out_refund_no,
     check_positive, check_reason, check_refund_amounts, encode_path_segment, Refund, RefundQuery,
 };
-use crate::config::{Config, Mode, DOMESTIC_BASE_URL};
+use crate::config::{Config, Mode, Secret, DOMESTIC_BASE_URL};
 use crate::error::{Error, Result};
 use crate::logging::Call;
+use crate::signer::Signer;
 use crate::v3::ApiV3;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// Apply for a refund: the body of `POST /v3/refund/domestic/refunds`, with
@@ -120,6 +122,119 @@ impl RefundRequest {
     }
 }
 
+/// Send an `ABNORMAL` refund's money another way: the body of `POST
+/// /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund` (§4.4),
+/// plus the `refund_id` of the path. The bank details are encrypted before
+/// sending (RSA-OAEP with the platform's key) and never appear in an error or
+/// a log record; their memory is zeroed when dropped.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbnormalRefundRequest {
+    /// WeChat's refund id of the `ABNORMAL` refund (`refund_id` of its query).
+    pub refund_id: String,
+    /// The refund's merchant number.
+    pub out_refund_no: String,
+    /// Partner mode only: the sub-merchant (defaults to the configured `sub_mchid`).
+    #[serde(default)]
+    pub sub_mchid: Option<String>,
+    /// `USER_BANK_CARD` (to the payer's bank card, with the three fields
+    /// below) or `MERCHANT_BANK_CARD` (to the merchant's card, without them).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The payer's bank, e.g. `ICBC_DEBIT` (`USER_BANK_CARD` only).
+    #[serde(default)]
+    pub bank_type: Option<String>,
+    /// The payer's card number, digits (`USER_BANK_CARD` only).
+    #[serde(default)]
+    pub bank_account: Option<Secret>,
+    /// The card holder's name (`USER_BANK_CARD` only).
+    #[serde(default)]
+    pub real_name: Option<Secret>,
+}
+
+impl AbnormalRefundRequest {
+    /// Checks every rule of §4.4 that can be checked before sending. Bank
+    /// details are described, never quoted, in the errors.
+    pub fn validate(&self) -> Result<()> {
+        check_charset("refund_id", &self.refund_id, 1, 32, b"")?;
+        check_out_refund_no(&self.out_refund_no)?;
+        let details = [
+            ("bank_type", self.bank_type.is_some()),
+            ("bank_account", self.bank_account.is_some()),
+            ("real_name", self.real_name.is_some()),
+        ];
+        match self.kind.as_str() {
+            "USER_BANK_CARD" => {
+                if let Some((field, _)) = details.iter().find(|(_, given)| !given) {
+                    return Err(Error::invalid_field(*field, "required for USER_BANK_CARD"));
+                }
+            }
+            "MERCHANT_BANK_CARD" => {
+                if let Some((field, _)) = details.iter().find(|(_, given)| *given) {
+                    return Err(Error::invalid_field(
+                        *field,
+                        "only for USER_BANK_CARD; MERCHANT_BANK_CARD refunds to the merchant's card",
+                    ));
+                }
+            }
+            _ => {
+                return Err(Error::invalid_field(
+                    "type",
+                    "must be USER_BANK_CARD or MERCHANT_BANK_CARD",
+                ))
+            }
+        }
+        if let Some(bank_type) = &self.bank_type {
+            if bank_type.is_empty()
+                || bank_type.len() > 16
+                || !bank_type.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+            {
+                return Err(Error::invalid_field(
+                    "bank_type",
+                    "must be 1-16 of A-Z and _, a code such as ICBC_DEBIT",
+                ));
+            }
+        }
+        if let Some(account) = &self.bank_account {
+            let account = account.expose();
+            if !(6..=32).contains(&account.len()) || !account.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::invalid_field(
+                    "bank_account",
+                    "must be the card number: 6-32 digits, no spaces (value not shown)",
+                ));
+            }
+        }
+        if let Some(name) = &self.real_name {
+            let name = name.expose();
+            let length = name.chars().count();
+            if length == 0 || length > 50 || name.chars().any(char::is_control) {
+                return Err(Error::invalid_field(
+                    "real_name",
+                    "must be the card holder's name: 1-50 characters, no control characters \
+                     (value not shown)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The body of an apply-abnormal-refund request, bank details encrypted.
+#[derive(Serialize)]
+struct AbnormalBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_mchid: Option<String>,
+    out_refund_no: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bank_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    real_name: Option<String>,
+}
+
 impl Amount {
     fn validate(&self) -> Result<()> {
         check_refund_amounts(self.refund, self.total)?;
@@ -195,9 +310,10 @@ impl Domestic {
         &self.api
     }
 
-    pub(crate) fn new(config: &Config) -> Result<Domestic> {
+    /// `signer`: the host's signer, instead of a key in the configuration.
+    pub(crate) fn new(config: &Config, signer: Option<Arc<dyn Signer>>) -> Result<Domestic> {
         Ok(Domestic {
-            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates", FAMILY)?,
+            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates", FAMILY, signer)?,
             mode: config.mode,
             default_sub_mchid: config.sub_mchid.clone(),
         })
@@ -234,6 +350,41 @@ impl Domestic {
         call.finish(
             self.api
                 .call(&call, "POST", "/v3/refund/domestic/refunds", &body)
+                .map(|fields| Refund::from_fields(fields, "refund_id")),
+        )
+    }
+
+    /// `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund`
+    /// (§4.4): the bank details encrypted with the key the answer will name in
+    /// `Wechatpay-Serial`, the same header sent with the request.
+    pub(crate) fn apply_abnormal(&self, request: &AbnormalRefundRequest) -> Result<Refund> {
+        request.validate()?;
+        let sub_mchid = self.sub_mchid(request.sub_mchid.as_ref())?;
+        let (serial, key) = self.api.encryption_key()?;
+        let encrypt = |field: &str, value: &Option<Secret>| {
+            value
+                .as_ref()
+                .map(|secret| key.encrypt_oaep(secret.expose().as_bytes(), field))
+                .transpose()
+        };
+        let body = AbnormalBody {
+            sub_mchid,
+            out_refund_no: &request.out_refund_no,
+            kind: &request.kind,
+            bank_type: request.bank_type.as_deref(),
+            bank_account: encrypt("bank_account", &request.bank_account)?,
+            real_name: encrypt("real_name", &request.real_name)?,
+        };
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| Error::new(crate::ErrorKind::Internal, "serialize", e.to_string()))?;
+        let target = format!(
+            "/v3/refund/domestic/refunds/{}/apply-abnormal-refund",
+            encode_path_segment(&request.refund_id)
+        );
+        let call = Call::refund(FAMILY, &request.out_refund_no);
+        call.finish(
+            self.api
+                .call_with_serial(&call, "POST", &target, &body, Some(&serial))
                 .map(|fields| Refund::from_fields(fields, "refund_id")),
         )
     }

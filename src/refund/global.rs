@@ -9,7 +9,9 @@ use super::{
 use crate::config::{Config, Mode, GLOBAL_BASE_URL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::Call;
+use crate::signer::Signer;
 use crate::v3::ApiV3;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// Apply for a Global refund: the body of `POST /v3/global/refunds` with
@@ -165,8 +167,15 @@ impl Global {
         &self.api
     }
 
-    pub(crate) fn new(config: &Config) -> Result<Global> {
-        let api = ApiV3::new(config, GLOBAL_BASE_URL, "/v3/global/certificates", FAMILY)?;
+    /// `signer`: the host's signer, instead of a key in the configuration.
+    pub(crate) fn new(config: &Config, signer: Option<Arc<dyn Signer>>) -> Result<Global> {
+        let api = ApiV3::new(
+            config,
+            GLOBAL_BASE_URL,
+            "/v3/global/certificates",
+            FAMILY,
+            signer,
+        )?;
         Ok(Global {
             api,
             mode: config.mode,

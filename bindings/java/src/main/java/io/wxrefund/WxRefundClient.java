@@ -8,6 +8,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
@@ -74,6 +75,30 @@ public final class WxRefundClient implements AutoCloseable {
     }
 
     /**
+     * Creates a mainland or Global client whose requests are signed by {@code signer}, with a
+     * key the library never sees (an HSM, a secure element, a signing service).
+     * {@code configJson} has {@code merchant_serial_no} and no {@code private_key_pem},
+     * {@code private_key_file} or {@code signer}.
+     *
+     * <p>The signer is called for every request, from any thread that uses the client and
+     * from several at once, and is kept reachable until the client is closed. When it fails
+     * the call in progress throws {@link WxRefundException} with status
+     * {@code SIGNER_FAILED}, the signer's exception as its cause, and nothing is sent.
+     *
+     * <p>A PKCS#11 token needs no Java code: give {@code "signer": {"pkcs11": {...}}} in the
+     * configuration and use {@link #WxRefundClient(String)}.
+     *
+     * @param configJson the configuration, without a private key
+     * @param signer signs each request with the merchant's key
+     * @throws WxRefundException {@code INVALID_JSON} or {@code INVALID_CONFIG} (e.g. field
+     *     {@code signer} when the configuration holds a private key too)
+     * @throws NullPointerException if an argument is null
+     */
+    public WxRefundClient(String configJson, Signer signer) {
+        this(Handle.open(configJson, new SignCallback(Objects.requireNonNull(signer, "signer"))));
+    }
+
+    /**
      * Creates a WeCom client whose access tokens come from {@code provider}, e.g. a cache
      * shared by a fleet of terminals. {@code configJson} is a {@code "wecom"} configuration
      * without {@code corpid}, {@code corpsecret} and {@code access_token}.
@@ -125,6 +150,39 @@ public final class WxRefundClient implements AutoCloseable {
                     (client, out, error) ->
                             WxRefundNative.wxrefund_refund_create(client, request, out, error));
         } finally {
+            reachabilityFence();
+        }
+    }
+
+    /**
+     * Sends the money of an {@code ABNORMAL} mainland refund another way
+     * (apply-abnormal-refund). {@code requestJson} is {@code {"refund_id", "out_refund_no",
+     * "type": "USER_BANK_CARD", "bank_type", "bank_account", "real_name"}} with the bank
+     * details in plaintext (the library encrypts them with the platform's key before sending
+     * and never echoes or logs them), or {@code "type": "MERCHANT_BANK_CARD"} without the
+     * bank details; plus {@code "sub_mchid"} in partner mode when the configuration has no
+     * default. Validated before anything is sent.
+     *
+     * <p>The binding wipes its UTF-8 copy of the request when the call returns; a Java
+     * {@code String} cannot be wiped, so keep the one passed here short-lived.
+     *
+     * @param requestJson the apply-abnormal-refund request
+     * @return the refund, {@code PROCESSING} again: wait for its final status with
+     *     {@link #waitForFinal(String, long)}
+     * @throws WxRefundException on any failure: {@code INVALID_REQUEST} with
+     *     {@link WxRefundException#field()} for a request that breaks a rule (never quoting
+     *     the bank details) or for a client of another family
+     * @throws NullPointerException if {@code requestJson} is null
+     */
+    public String applyAbnormalRefund(String requestJson) {
+        byte[] request = cString(requestJson, "request_json");
+        try {
+            return handle.call(
+                    (client, out, error) ->
+                            WxRefundNative.wxrefund_refund_apply_abnormal(
+                                    client, request, out, error));
+        } finally {
+            Arrays.fill(request, (byte) 0);
             reachabilityFence();
         }
     }
@@ -259,7 +317,8 @@ public final class WxRefundClient implements AutoCloseable {
      * {@code INVALID_HANDLE}.
      *
      * @throws IllegalStateException if called on this client from inside one of its own calls
-     *     (from its {@link AccessTokenProvider}), which would wait for itself
+     *     (from its {@link AccessTokenProvider} or {@link Signer}), which would wait for
+     *     itself
      */
     @Override
     public void close() {
@@ -363,23 +422,30 @@ public final class WxRefundClient implements AutoCloseable {
 
         private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
         private Pointer client; // guarded by lock; null once freed: the once-only close flag
-        private TokenCallback callback; // strong reference: the native trampoline lives with it
+        private HostCallback callback; // strong reference: the native trampoline lives with it
         private volatile boolean freed; // for isFreed() without waiting on the lock
 
-        private Handle(Pointer client, TokenCallback callback) {
+        private Handle(Pointer client, HostCallback callback) {
             this.client = client;
             this.callback = callback;
         }
 
-        static Handle open(String configJson, TokenCallback callback) {
+        static Handle open(String configJson, HostCallback callback) {
             byte[] config = cString(configJson, "config_json");
             PointerByReference out = new PointerByReference();
             PointerByReference error = new PointerByReference();
-            int status =
-                    callback == null
-                            ? WxRefundNative.wxrefund_client_new(config, out, error)
-                            : WxRefundNative.wxrefund_client_new_with_token_provider(
-                                    config, callback, null, out, error);
+            int status;
+            if (callback instanceof TokenCallback) {
+                status =
+                        WxRefundNative.wxrefund_client_new_with_token_provider(
+                                config, (TokenCallback) callback, null, out, error);
+            } else if (callback instanceof SignCallback) {
+                status =
+                        WxRefundNative.wxrefund_client_new_with_signer(
+                                config, (SignCallback) callback, null, out, error);
+            } else {
+                status = WxRefundNative.wxrefund_client_new(config, out, error);
+            }
             if (status != WxRefundNative.OK) {
                 throw new WxRefundException(status, WxRefundNative.take(error.getValue()), null);
             }
@@ -468,13 +534,87 @@ public final class WxRefundClient implements AutoCloseable {
     }
 
     /**
+     * A host callback the library calls during a call on the client, on the calling thread:
+     * what it threw is kept for that call's exception.
+     */
+    private abstract static class HostCallback {
+        /** What the host's code threw, kept for the caller's exception (same thread). */
+        private final ThreadLocal<Throwable> failure = new ThreadLocal<>();
+
+        /** Keeps {@code t} as the cause of the failing call; returns the failure code 1. */
+        final int fail(Throwable t) {
+            if (t instanceof InterruptedException) {
+                Thread.currentThread().interrupt();
+            }
+            try {
+                failure.set(t);
+            } catch (Throwable ignored) {
+                // Out of memory, say: the call still fails, only without the cause.
+            }
+            return 1;
+        }
+
+        final Throwable takeFailure() {
+            Throwable t = failure.get();
+            failure.remove();
+            return t;
+        }
+    }
+
+    /**
+     * The {@code wxrefund_sign_fn} the library calls: asks the {@link Signer} and never lets an
+     * exception cross into native code.
+     */
+    private static final class SignCallback extends HostCallback
+            implements WxRefundNative.SignFn {
+        private final Signer signer;
+
+        SignCallback(Signer signer) {
+            this.signer = signer;
+        }
+
+        @Override
+        public int invoke(
+                Pointer userData,
+                Pointer message,
+                long messageLen,
+                Pointer signatureOut,
+                long signatureCapacity,
+                Pointer signatureLenOut) {
+            try {
+                if (messageLen < 0 || messageLen > Integer.MAX_VALUE) {
+                    throw new IllegalStateException("a message of " + messageLen + " bytes");
+                }
+                byte[] bytes =
+                        messageLen == 0 ? new byte[0] : message.getByteArray(0, (int) messageLen);
+                byte[] signature = signer.sign(bytes);
+                if (signature == null || signature.length == 0) {
+                    throw new IllegalStateException("the signer returned no signature");
+                }
+                if (signature.length > signatureCapacity) {
+                    throw new IllegalStateException(
+                            "the signer returned "
+                                    + signature.length
+                                    + " bytes, more than the "
+                                    + signatureCapacity
+                                    + " an RSA signature can have");
+                }
+                signatureOut.write(0, signature, 0, signature.length);
+                signatureLenOut.setLong(0, signature.length); // size_t: 64-bit, checked at load
+                return 0;
+            } catch (Throwable t) {
+                return fail(t);
+            }
+        }
+    }
+
+    /**
      * The {@code wxrefund_access_token_fn} the library calls: asks the
      * {@link AccessTokenProvider} and never lets an exception cross into native code.
      */
-    private static final class TokenCallback implements WxRefundNative.AccessTokenFn {
+    private static final class TokenCallback extends HostCallback
+            implements WxRefundNative.AccessTokenFn {
         private final AccessTokenProvider provider;
-        /** What the provider threw, kept for the caller's exception (same thread). */
-        private final ThreadLocal<Throwable> failure = new ThreadLocal<>();
 
         TokenCallback(AccessTokenProvider provider) {
             this.provider = provider;
@@ -507,22 +647,8 @@ public final class WxRefundClient implements AutoCloseable {
                 tokenOut.setByte(bytes.length, (byte) 0);
                 return 0;
             } catch (Throwable t) {
-                if (t instanceof InterruptedException) {
-                    Thread.currentThread().interrupt();
-                }
-                try {
-                    failure.set(t);
-                } catch (Throwable ignored) {
-                    // Out of memory, say: the call still fails, only without the cause.
-                }
-                return 1;
+                return fail(t);
             }
-        }
-
-        Throwable takeFailure() {
-            Throwable t = failure.get();
-            failure.remove();
-            return t;
         }
     }
 }

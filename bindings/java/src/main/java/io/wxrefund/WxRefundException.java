@@ -9,7 +9,9 @@ import java.util.Map;
  * <p>The status names and numbers are those of the C ABI ({@code wxrefund_status}), e.g.
  * {@code "NOT_FOUND"} (8), {@code "RATE_LIMITED"} (9) or {@code "TIMEOUT"} (16, from
  * {@link WxRefundClient#waitForFinal(String, long)}, with the last refund seen in
- * {@link #refundJson()}); see the error table in the README. When {@link #outcomeUnknown()}
+ * {@link #refundJson()}) or {@code "SIGNER_FAILED"} (17: the host's {@link Signer} or the
+ * PKCS#11 token failed, nothing was sent; the signer's exception is the {@link #getCause()});
+ * see the error table in the README. When {@link #outcomeUnknown()}
  * is true after a refund apply, query the refund before retrying, and retry only with the
  * same {@code out_refund_no} and amounts. Secrets never appear in the message or the error
  * JSON.

@@ -134,6 +134,23 @@ final class WxRefundNative {
         int invoke(Pointer userData, Pointer rejectedToken, Pointer tokenOut, long tokenCapacity);
     }
 
+    /** {@code wxrefund_sign_fn}. */
+    interface SignFn extends Callback {
+        /**
+         * Writes the signature of the {@code messageLen} bytes at {@code message} to
+         * {@code signatureOut} (room for {@code signatureCapacity} bytes) and its length to
+         * {@code *signatureLenOut} (a {@code size_t}); returns 0 on success, anything else to
+         * fail the call in progress. May be called from several threads at once.
+         */
+        int invoke(
+                Pointer userData,
+                Pointer message,
+                long messageLen,
+                Pointer signatureOut,
+                long signatureCapacity,
+                Pointer signatureLenOut);
+    }
+
     /**
      * {@code wxrefund_log_fn}. Both strings belong to the library and are valid only during
      * the call; it may come from any thread, several at once, and must not throw.
@@ -159,6 +176,13 @@ final class WxRefundNative {
             PointerByReference clientOut,
             PointerByReference errorJsonOut);
 
+    static native int wxrefund_client_new_with_signer(
+            byte[] configJson,
+            SignFn signer,
+            Pointer userData,
+            PointerByReference clientOut,
+            PointerByReference errorJsonOut);
+
     static native int wxrefund_client_free(Pointer client);
 
     static native int wxrefund_refund_create(
@@ -170,6 +194,12 @@ final class WxRefundNative {
     static native int wxrefund_refund_query(
             Pointer client,
             byte[] queryJson,
+            PointerByReference responseJsonOut,
+            PointerByReference errorJsonOut);
+
+    static native int wxrefund_refund_apply_abnormal(
+            Pointer client,
+            byte[] requestJson,
             PointerByReference responseJsonOut,
             PointerByReference errorJsonOut);
 

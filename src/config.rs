@@ -393,7 +393,8 @@ impl Config {
                 format!("configuration JSON is larger than {MAX_JSON_BYTES} bytes"),
             ));
         }
-        serde_json::from_str(json).map_err(|e| config_json_error(&e))
+        let mut json = serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(&mut json).map_err(|e| config_json_error(&e))
     }
 
     /// The API origin without a trailing slash, checked: `https://`, or `http://` on loopback.
@@ -599,7 +600,11 @@ fn read_bounded(field: &str, path: &std::path::Path, max: u64, what_else: &str) 
     if bytes.len() as u64 > max {
         return Err(Error::config(
             field,
-            format!("{} is larger than {} KiB: {what_else}", path.display(), max / 1024),
+            format!(
+                "{} is larger than {} KiB: {what_else}",
+                path.display(),
+                max / 1024
+            ),
         ));
     }
     Ok(bytes)
@@ -648,16 +653,18 @@ fn is_loopback(host: &str) -> bool {
 /// serde's messages for this struct never contain values of string fields, only
 /// their names and types, except for "invalid value" errors on enums, which
 /// show the (non-secret) variant given.
-fn config_json_error(error: &serde_json::Error) -> Error {
-    let kind = match error.classify() {
+fn config_json_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let kind = match error.inner().classify() {
         serde_json::error::Category::Data => ErrorKind::InvalidConfig,
         _ => ErrorKind::InvalidJson,
     };
-    Error::new(
+    let mut config_error = Error::new(
         kind,
         "invalid_config_json",
         format!("configuration: {error}"),
-    )
+    );
+    config_error.field = crate::error::json_field(error.path());
+    config_error
 }
 
 #[cfg(test)]

@@ -193,13 +193,15 @@ impl Error {
         error
     }
 
-    /// A JSON parse error; serde's message names the field and the expected type.
-    pub fn json(what: &str, error: &serde_json::Error) -> Error {
-        Error::new(
+    /// A JSON parse error, naming the field (`amount.refund: invalid type ...`).
+    pub(crate) fn json(what: &str, error: &serde_path_to_error::Error<serde_json::Error>) -> Error {
+        let mut json_error = Error::new(
             ErrorKind::InvalidJson,
             "malformed_json",
             format!("{what}: {error}"),
-        )
+        );
+        json_error.field = json_field(error.path());
+        json_error
     }
 
     /// A response-verification failure.
@@ -289,6 +291,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The field a JSON error is about (`amount.refund`), or none at the top level.
+pub(crate) fn json_field(path: &serde_path_to_error::Path) -> Option<String> {
+    let path = path.to_string();
+    (path != ".").then_some(path)
+}
 
 /// Shorthand for results of this library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

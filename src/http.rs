@@ -122,11 +122,11 @@ impl Http {
             .build();
         // ureq's own chain, with our TLS (src/tls.rs) in place of its, and the
         // secret-query swap last, on the plaintext.
-        let connector = ()
-            .chain(ConnectProxyConnector::default())
-            .chain(TcpConnector::default())
-            .chain(crate::tls::Tls(crate::tls::client_config(config)?))
-            .chain(secret_query::Substitute);
+        let connector =
+            ().chain(ConnectProxyConnector::default())
+                .chain(TcpConnector::default())
+                .chain(crate::tls::Tls(crate::tls::client_config(config)?))
+                .chain(secret_query::Substitute);
         let agent = ureq::Agent::with_parts(agent, connector, DefaultResolver::default());
         let user_agent = format!(
             "wxrefund/{} ({}/{}) rust",
@@ -264,6 +264,8 @@ fn classify(error: ureq::Error) -> TransportError {
     use std::io::ErrorKind as Io;
     let maybe_sent = match &error {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::BadUri(_) => false,
+        // Raised during the handshake, before any byte of the request.
+        ureq::Error::Rustls(_) | ureq::Error::Tls(_) => false,
         ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => false,
         ureq::Error::Io(io) => !matches!(
             io.kind(),
@@ -274,11 +276,42 @@ fn classify(error: ureq::Error) -> TransportError {
     let message = match error {
         // The proxy's answer may echo its URL and credentials.
         ureq::Error::ConnectProxyFailed(_) => "network error: the proxy refused to connect".into(),
+        ureq::Error::Rustls(rustls::Error::InvalidCertificate(problem)) => {
+            format!(
+                "TLS: the server's certificate was refused ({problem:?}); {}; nothing was sent",
+                certificate_hint(&problem)
+            )
+        }
+        ureq::Error::Rustls(other) => format!("TLS handshake failed: {other}; nothing was sent"),
         other => format!("network error: {other}"),
     };
     TransportError {
         maybe_sent,
         message,
+    }
+}
+
+/// What to do about a refused server certificate.
+fn certificate_hint(problem: &rustls::CertificateError) -> &'static str {
+    use rustls::CertificateError as Problem;
+    match problem {
+        Problem::UnknownIssuer => {
+            "it is issued by a CA this client does not trust: behind a TLS-inspecting proxy, \
+             add that proxy's CA with tls_ca_file (or tls_ca_pem), or use tls_roots \"system\" \
+             if the host's trust store has it"
+        }
+        Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
+            "it is not for this host name: check base_url (and any proxy in the way)"
+        }
+        Problem::Expired
+        | Problem::ExpiredContext { .. }
+        | Problem::NotValidYet
+        | Problem::NotValidYetContext { .. } => {
+            "it is outside its validity period: check the host clock (NTP), then the server"
+        }
+        _ => {
+            "the server is not the one configured, or something in the way rewrote its certificate"
+        }
     }
 }
 

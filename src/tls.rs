@@ -18,10 +18,16 @@ use ureq::unversioned::transport::{
 /// crypto provider of the build.
 pub(crate) fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    if matches!(config.tls_roots, TlsRoots::Bundled | TlsRoots::BundledAndSystem) {
+    if matches!(
+        config.tls_roots,
+        TlsRoots::Bundled | TlsRoots::BundledAndSystem
+    ) {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
-    if matches!(config.tls_roots, TlsRoots::System | TlsRoots::BundledAndSystem) {
+    if matches!(
+        config.tls_roots,
+        TlsRoots::System | TlsRoots::BundledAndSystem
+    ) {
         let found = rustls_native_certs::load_native_certs();
         let (added, _) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
@@ -36,7 +42,10 @@ pub(crate) fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
         let mut added = 0;
         for certificate in CertificateDer::pem_slice_iter(&pem) {
             let certificate = certificate.map_err(|_| {
-                Error::config(field, "not a PEM certificate bundle (-----BEGIN CERTIFICATE-----)")
+                Error::config(
+                    field,
+                    "not a PEM certificate bundle (-----BEGIN CERTIFICATE-----)",
+                )
             })?;
             roots.add(certificate).map_err(|e| {
                 Error::config(field, format!("a certificate is not usable as a root: {e}"))
@@ -89,7 +98,16 @@ impl<In: Transport> Connector<In> for Tls {
         let mut connection = ClientConnection::new(self.0.clone(), name)?;
         let mut socket = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         socket.set_timeout(details.timeout);
-        connection.complete_io(&mut socket)?;
+        // A refused certificate stays a rustls error, which names the problem.
+        connection.complete_io(&mut socket).map_err(|error| {
+            match error
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            {
+                Some(tls) => ureq::Error::Rustls(tls.clone()),
+                None => ureq::Error::Io(error),
+            }
+        })?;
         let buffers = LazyBuffers::new(
             details.config.input_buffer_size(),
             details.config.output_buffer_size(),

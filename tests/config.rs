@@ -198,3 +198,36 @@ fn a_malformed_pem_header_names_its_line_and_shows_no_key_material() {
         assert_eq!(leaked, None, "{header}: key material in {shown}");
     }
 }
+
+#[test]
+fn json_errors_name_their_field() {
+    let mut wrong = config(KEY);
+    wrong["tls_roots"] = json!("none");
+    let error = config_error(&wrong);
+    assert_eq!(error.field.as_deref(), Some("tls_roots"), "{error}");
+    assert!(
+        error.message.contains("tls_roots: unknown variant"),
+        "{error}"
+    );
+    let mut wrong = config(KEY);
+    wrong["max_retries"] = json!("3");
+    assert_eq!(config_error(&wrong).field.as_deref(), Some("max_retries"));
+
+    let client = build(&config(KEY)).unwrap();
+    let request = json!({"out_trade_no": "T20261122000001", "out_refund_no": "R1",
+        "amount": {"refund": "100", "total": 10000, "currency": "CNY"}});
+    let error = client.create_refund_json(&request.to_string()).unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidJson);
+    assert_eq!(error.field.as_deref(), Some("amount.refund"), "{error}");
+    let error = client
+        .create_refund_json("{\"out_refund_no\": 7")
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidJson);
+    assert_eq!(error.field.as_deref(), Some("out_refund_no"), "{error}");
+    assert!(
+        error
+            .message
+            .starts_with("refund request: out_refund_no: invalid type"),
+        "{error}"
+    );
+}

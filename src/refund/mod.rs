@@ -208,7 +208,8 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str)
             ),
         ));
     }
-    serde_json::from_str(json).map_err(|e| Error::json(what, &e))
+    let mut json = serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(&mut json).map_err(|e| Error::json(what, &e))
 }
 
 /// `out_refund_no`: 1-64 characters of `[0-9A-Za-z_-|*@]` (§4.2).

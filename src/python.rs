@@ -13,7 +13,10 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::{Forwarded, Sink};
-use crate::{AccessTokenProvider, Client, Config, Family, Headers, Notification, Refund, Secret};
+use crate::signer::signer_failed;
+use crate::{
+    AccessTokenProvider, Client, Config, Family, Headers, Notification, Refund, Secret, Signer,
+};
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyRuntimeError, PyRuntimeWarning};
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -31,15 +34,18 @@ use zeroize::{Zeroize, Zeroizing};
 const MAX_DEPTH: usize = 128;
 
 thread_local! {
-    /// The exception the access-token provider raised during the current call on this
-    /// thread; attached as `__cause__` of the wxrefund error that call raises.
-    static PROVIDER_EXCEPTION: RefCell<Option<PyErr>> = const { RefCell::new(None) };
+    /// The exception the access-token provider or the signer raised during the current
+    /// call on this thread; attached as `__cause__` of the wxrefund error that call raises.
+    static CALLBACK_EXCEPTION: RefCell<Option<PyErr>> = const { RefCell::new(None) };
     /// Clients (by address) with a call in flight on this thread, innermost last: lets
     /// `close` called from inside the token provider skip waiting for its own call.
     static CALLS_ON_THIS_THREAD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     /// True while this thread runs an access-token provider (which must not call back
     /// into a client that needs a token: that would wait for itself).
     static IN_PROVIDER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Signers (by address) running on this thread: a signer that calls its own client
+    /// would ask itself for a signature again, without end.
+    static SIGNERS_ON_THIS_THREAD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Turns a library error into the matching `wxrefund` exception.
@@ -58,7 +64,7 @@ fn raise(py: Python<'_>, error: &Error) -> PyErr {
             "{error} (the wxrefund exception classes could not be loaded: {import_failure})"
         ))
     });
-    if let Some(cause) = PROVIDER_EXCEPTION.with(|slot| slot.borrow_mut().take()) {
+    if let Some(cause) = CALLBACK_EXCEPTION.with(|slot| slot.borrow_mut().take()) {
         // KeyboardInterrupt, SystemExit and the like go through unchanged.
         if !cause.is_instance_of::<PyException>(py) {
             return cause;
@@ -72,7 +78,7 @@ fn raise(py: Python<'_>, error: &Error) -> PyErr {
 /// `PanicError`, an error its exception class.
 fn boundary<T>(py: Python<'_>, body: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     // A cause left over from an earlier call on this thread must not leak into this one.
-    PROVIDER_EXCEPTION.with(|slot| slot.borrow_mut().take());
+    CALLBACK_EXCEPTION.with(|slot| slot.borrow_mut().take());
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(result) => result,
         Err(payload) => Err(raise(py, &Error::from_panic(payload))),
@@ -246,7 +252,8 @@ fn json_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>
     })
 }
 
-/// Overwrites every string in `value` (configuration secrets) before it is dropped.
+/// Overwrites every string in `value` (configuration secrets, bank details) before it is
+/// dropped.
 fn wipe(value: &mut Value) {
     match value {
         Value::String(text) => text.zeroize(),
@@ -341,12 +348,8 @@ impl PyTokenProvider {
             Err(exception) => {
                 // The message may quote a token: keep it out of ours, chain the
                 // exception itself instead.
-                let name = exception
-                    .get_type(py)
-                    .name()
-                    .map(|name| name.to_string())
-                    .unwrap_or_else(|_| "an exception".into());
-                PROVIDER_EXCEPTION.with(|slot| *slot.borrow_mut() = Some(exception));
+                let name = exception_name(py, &exception);
+                CALLBACK_EXCEPTION.with(|slot| *slot.borrow_mut() = Some(exception));
                 Err(provider_error(format!(
                     "the access token provider raised {name} (see __cause__)"
                 )))
@@ -374,6 +377,74 @@ impl AccessTokenProvider for PyTokenProvider {
     }
 }
 
+/// The name of an exception's class, for messages that must not quote the exception.
+fn exception_name(py: Python<'_>, exception: &PyErr) -> String {
+    exception
+        .get_type(py)
+        .name()
+        .map(|name| name.to_string())
+        .unwrap_or_else(|_| "an exception".into())
+}
+
+/// A merchant signer implemented by a Python callable `signer(message: bytes) -> bytes`
+/// (the RSASSA-PKCS1-v1_5 SHA-256 signature). Called with the GIL taken, on the thread that
+/// makes the call, possibly from several threads at once.
+struct PySigner {
+    callable: Py<PyAny>,
+}
+
+impl PySigner {
+    fn id(&self) -> usize {
+        self as *const PySigner as usize
+    }
+
+    fn call(&self, message: &[u8]) -> Result<Vec<u8>> {
+        park_if_exiting();
+        Python::attach(|py| {
+            let message = PyBytes::new(py, message);
+            match self.callable.bind(py).call1((message,)) {
+                Ok(signature) => {
+                    if let Ok(bytes) = signature.cast::<PyBytes>() {
+                        Ok(bytes.as_bytes().to_vec())
+                    } else if let Ok(bytes) = signature.cast::<PyByteArray>() {
+                        Ok(bytes.to_vec())
+                    } else {
+                        Err(signer_failed(format!(
+                            "the signer returned a {}, not bytes",
+                            type_name(&signature)
+                        )))
+                    }
+                }
+                Err(exception) => {
+                    // Its message is the host's (it may name a key or an HSM slot): chain
+                    // the exception itself instead of quoting it.
+                    let name = exception_name(py, &exception);
+                    CALLBACK_EXCEPTION.with(|slot| *slot.borrow_mut() = Some(exception));
+                    Err(signer_failed(format!(
+                        "the signer raised {name} (see __cause__)"
+                    )))
+                }
+            }
+        })
+    }
+}
+
+impl Signer for PySigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>> {
+        let id = self.id();
+        if SIGNERS_ON_THIS_THREAD.with(|running| running.borrow().contains(&id)) {
+            return Err(signer_failed(
+                "the signer called its own client, which needed a signature from it again",
+            ));
+        }
+        SIGNERS_ON_THIS_THREAD.with(|running| running.borrow_mut().push(id));
+        let signature = catch_unwind(AssertUnwindSafe(|| self.call(message)))
+            .unwrap_or_else(|p| Err(Error::from_panic(p)));
+        SIGNERS_ON_THIS_THREAD.with(|running| running.borrow_mut().pop());
+        signature
+    }
+}
+
 /// The open client and the number of calls using it.
 struct State {
     client: Option<Arc<Client>>,
@@ -386,8 +457,14 @@ struct State {
 /// configuration (``family``, ``mchid``, ``private_key_pem``, ``apiv3_key``, ...; keyword
 /// arguments override the dict). ``access_token_provider`` (WeCom only) is a callable
 /// ``provider(rejected: str | None) -> str`` returning an access token; it is called again
-/// with the rejected token when WeCom refuses one, one call at a time. Building a client
-/// does not touch the network.
+/// with the rejected token when WeCom refuses one, one call at a time. ``signer``
+/// (mainland and Global) is a callable ``signer(message: bytes) -> bytes`` returning the
+/// RSASSA-PKCS1-v1_5 SHA-256 signature of ``message`` with the merchant key, for a key the
+/// library never sees (an HSM, a signing service); the configuration then has
+/// ``merchant_serial_no`` and no private key. It is called with the GIL held, from every
+/// thread that uses the client, possibly concurrently; if it raises or returns something
+/// other than bytes, the call fails with ``SignerFailedError`` (its ``__cause__`` is the
+/// exception) and nothing is sent. Building a client does not touch the network.
 ///
 /// One client may be shared by many threads; the GIL is released during network calls.
 /// ``close()`` (or leaving a ``with`` block) waits for calls in flight, and every call after
@@ -477,10 +554,33 @@ impl PyClient {
     }
 }
 
+/// The host's callables given to `Client(...)`.
+struct Callbacks<'a, 'py> {
+    access_token_provider: Option<&'a Bound<'py, PyAny>>,
+    signer: Option<&'a Bound<'py, PyAny>>,
+}
+
+/// `argument` when it is given (not `None`), after checking that it is callable.
+fn callable_argument<'a, 'py>(
+    argument: Option<&'a Bound<'py, PyAny>>,
+    name: &str,
+) -> PyResult<Option<&'a Bound<'py, PyAny>>> {
+    match argument {
+        Some(callable) if !callable.is_none() => {
+            if !callable.is_callable() {
+                let message = format!("{name} must be callable, not {}", type_name(callable));
+                return Err(raise(callable.py(), &invalid_argument(Some(name), message)));
+            }
+            Ok(Some(callable))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn build_client(
     py: Python<'_>,
     config: Option<&Bound<'_, PyAny>>,
-    access_token_provider: Option<&Bound<'_, PyAny>>,
+    callbacks: Callbacks<'_, '_>,
     kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyClient> {
     let mut fields = match config {
@@ -497,30 +597,29 @@ fn build_client(
     let mut value = Value::Object(fields);
     let json = Zeroizing::new(value.to_string());
     wipe(&mut value);
-    let provider = match access_token_provider {
-        Some(provider) if !provider.is_none() => {
-            if !provider.is_callable() {
-                let message = format!(
-                    "access_token_provider must be callable, not {}",
-                    type_name(provider)
-                );
-                return Err(raise(
-                    py,
-                    &invalid_argument(Some("access_token_provider"), message),
-                ));
-            }
-            Some(Arc::new(PyTokenProvider {
+    let provider = callable_argument(callbacks.access_token_provider, "access_token_provider")?
+        .map(|provider| {
+            Arc::new(PyTokenProvider {
                 callable: provider.clone().unbind(),
                 one_at_a_time: Mutex::new(()),
-            }) as Arc<dyn AccessTokenProvider>)
-        }
-        _ => None,
-    };
+            }) as Arc<dyn AccessTokenProvider>
+        });
+    let signer = callable_argument(callbacks.signer, "signer")?.map(|signer| {
+        Arc::new(PySigner {
+            callable: signer.clone().unbind(),
+        }) as Arc<dyn Signer>
+    });
     let client = detached(py, move || {
         let config = Config::from_json(&json)?;
-        match provider {
-            Some(provider) => Client::with_access_token_provider(config, provider),
-            None => Client::new(config),
+        match (provider, signer) {
+            (Some(provider), None) => Client::with_access_token_provider(config, provider),
+            (None, Some(signer)) => Client::with_signer(config, signer),
+            (None, None) => Client::new(config),
+            (Some(_), Some(_)) => Err(Error::config(
+                "signer",
+                "give a signer (mainland, Global) or an access_token_provider (WeCom), \
+                 not both",
+            )),
         }
     })?;
     let family = match client.family() {
@@ -573,15 +672,20 @@ fn notification_to_py(py: Python<'_>, notification: &Notification) -> PyResult<P
 #[pymethods]
 impl PyClient {
     #[new]
-    #[pyo3(signature = (config = None, /, *, access_token_provider = None, **kwargs))]
+    #[pyo3(signature = (config = None, /, *, access_token_provider = None, signer = None, **kwargs))]
     fn new(
         py: Python<'_>,
         config: Option<&Bound<'_, PyAny>>,
         access_token_provider: Option<&Bound<'_, PyAny>>,
+        signer: Option<&Bound<'_, PyAny>>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<PyClient> {
         boundary(py, || {
-            build_client(py, config, access_token_provider, kwargs)
+            let callbacks = Callbacks {
+                access_token_provider,
+                signer,
+            };
+            build_client(py, config, callbacks, kwargs)
         })
     }
 
@@ -612,6 +716,32 @@ impl PyClient {
         boundary(py, || {
             let json = Value::Object(py_to_object(request, "request")?).to_string();
             let refund = self.run(py, move |client| client.create_refund_json(&json))?;
+            refund_to_py(py, &refund)
+        })
+    }
+
+    /// Sends the money of an ``ABNORMAL`` mainland refund another way (the payer's card was
+    /// closed or frozen): ``request`` is ``{"refund_id", "out_refund_no", "type",
+    /// "bank_type", "bank_account", "real_name"}`` (plus ``sub_mchid`` in partner mode);
+    /// ``type`` is ``"USER_BANK_CARD"`` (to another card of the payer: ``bank_type`` such as
+    /// ``"ICBC_DEBIT"``, the card number and the holder's name, in plain text) or
+    /// ``"MERCHANT_BANK_CARD"`` (to the merchant's card, without the three). It is validated
+    /// before anything is sent; the card number and the name are encrypted with the WeChat
+    /// Pay public key or the newest platform certificate, and never appear in an error or a
+    /// log record. Returns the refund like ``query_refund``, ``PROCESSING`` again: wait for
+    /// its final status with ``wait_for_final``. Other families raise
+    /// ``InvalidRequestError``. Releases the GIL while it waits for the network.
+    fn apply_abnormal_refund(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+    ) -> PyResult<Py<PyAny>> {
+        boundary(py, || {
+            let mut value = Value::Object(py_to_object(request, "request")?);
+            // The bank details are personal data: no copy of them outlives the call.
+            let json = Zeroizing::new(value.to_string());
+            wipe(&mut value);
+            let refund = self.run(py, move |client| client.apply_abnormal_refund_json(&json))?;
             refund_to_py(py, &refund)
         })
     }

@@ -26,6 +26,7 @@ STATUSES = {
     "PANIC": wxrefund.PanicError,
     "INTERNAL": wxrefund.InternalError,
     "TIMEOUT": wxrefund.WaitTimeoutError,
+    "SIGNER_FAILED": wxrefund.SignerFailedError,
 }
 
 
@@ -78,12 +79,21 @@ def test_errors_pickle_and_can_be_built_from_a_message():
     assert simple.status == "RATE_LIMITED" and simple.message == "slow down"
 
 
+def test_every_class_is_exported_and_mapped():
+    for name in _errors.__all__:
+        cls = getattr(_errors, name)
+        assert getattr(wxrefund, name) is cls and name in wxrefund.__all__, name
+        if cls is not wxrefund.WxRefundError:
+            assert STATUSES[cls.STATUS] is cls and _errors._BY_STATUS[cls.STATUS] is cls
+
+
 def test_public_names_have_docstrings():
     for name in wxrefund.__all__:
         if name == "__version__":
             continue
         assert getattr(wxrefund, name).__doc__, name
     for method in ("create_refund", "query_refund", "wait_for_final", "parse_notification",
+                   "apply_abnormal_refund",
                    "close", "__enter__", "__exit__", "family", "closed"):
         assert getattr(wxrefund.Client, method).__doc__, method
     assert wxrefund.__version__

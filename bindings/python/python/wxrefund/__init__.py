@@ -36,6 +36,7 @@ from ._errors import (
     NotFoundError,
     PanicError,
     RateLimitedError,
+    SignerFailedError,
     TimestampError,
     TransportError,
     VerificationError,
@@ -71,4 +72,5 @@ __all__ = [
     "PanicError",
     "InternalError",
     "WaitTimeoutError",
+    "SignerFailedError",
 ]

@@ -13,6 +13,7 @@ from ._errors import MalformedNotificationError as MalformedNotificationError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import PanicError as PanicError
 from ._errors import RateLimitedError as RateLimitedError
+from ._errors import SignerFailedError as SignerFailedError
 from ._errors import TimestampError as TimestampError
 from ._errors import TransportError as TransportError
 from ._errors import VerificationError as VerificationError
@@ -41,4 +42,5 @@ __all__ = [
     "PanicError",
     "InternalError",
     "WaitTimeoutError",
+    "SignerFailedError",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "PanicError",
     "InternalError",
     "WaitTimeoutError",
+    "SignerFailedError",
 ]
 
 
@@ -222,6 +223,15 @@ class WaitTimeoutError(WxRefundError):
         self.refund = self.error.get("refund")
 
 
+class SignerFailedError(WxRefundError):
+    """The merchant's signer failed: the ``signer`` callable raised (the exception is the
+    ``__cause__``) or returned something other than bytes, or the PKCS#11 token refused to
+    sign. Nothing was sent; ``retryable``: the same request may be sent again once the
+    signer works."""
+
+    STATUS = "SIGNER_FAILED"
+
+
 _BY_STATUS: Dict[str, Type[WxRefundError]] = {
     cls.STATUS: cls
     for cls in (
@@ -241,6 +251,7 @@ _BY_STATUS: Dict[str, Type[WxRefundError]] = {
         PanicError,
         InternalError,
         WaitTimeoutError,
+        SignerFailedError,
     )
     if cls.STATUS is not None
 }

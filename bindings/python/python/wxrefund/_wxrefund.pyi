@@ -16,8 +16,14 @@ class Client:
     configuration (``family``, ``mchid``, ``private_key_pem``, ``apiv3_key``, ...; keyword
     arguments override the dict). ``access_token_provider`` (WeCom only) is a callable
     ``provider(rejected: str | None) -> str`` returning an access token; it is called again
-    with the rejected token when WeCom refuses one, one call at a time. Building a client
-    does not touch the network.
+    with the rejected token when WeCom refuses one, one call at a time. ``signer``
+    (mainland and Global) is a callable ``signer(message: bytes) -> bytes`` returning the
+    RSASSA-PKCS1-v1_5 SHA-256 signature of ``message`` with the merchant key, for a key the
+    library never sees (an HSM, a signing service); the configuration then has
+    ``merchant_serial_no`` and no private key. It is called with the GIL held, from every
+    thread that uses the client, possibly concurrently; if it raises or returns something
+    other than bytes, the call fails with ``SignerFailedError`` (its ``__cause__`` is the
+    exception) and nothing is sent. Building a client does not touch the network.
 
     One client may be shared by many threads; the GIL is released during network calls.
     ``close()`` (or leaving a ``with`` block) waits for calls in flight, and every call after
@@ -30,6 +36,7 @@ class Client:
         /,
         *,
         access_token_provider: Optional[Callable[[Optional[str]], str]] = None,
+        signer: Optional[Callable[[bytes], Union[bytes, bytearray]]] = None,
         **kwargs: Any,
     ) -> "Client": ...
     @property
@@ -50,6 +57,19 @@ class Client:
 
         On ``WxRefundError`` with ``outcome_unknown`` the platform may have the refund:
         query it before deciding. Releases the GIL while it waits for the network.
+        """
+    def apply_abnormal_refund(self, request: Mapping[str, Any]) -> Dict[str, Any]:
+        """Sends the money of an ``ABNORMAL`` mainland refund another way (the payer's card was
+        closed or frozen): ``request`` is ``{"refund_id", "out_refund_no", "type",
+        "bank_type", "bank_account", "real_name"}`` (plus ``sub_mchid`` in partner mode);
+        ``type`` is ``"USER_BANK_CARD"`` (to another card of the payer: ``bank_type`` such as
+        ``"ICBC_DEBIT"``, the card number and the holder's name, in plain text) or
+        ``"MERCHANT_BANK_CARD"`` (to the merchant's card, without the three). It is validated
+        before anything is sent; the card number and the name are encrypted with the WeChat
+        Pay public key or the newest platform certificate, and never appear in an error or a
+        log record. Returns the refund like ``query_refund``, ``PROCESSING`` again: wait for
+        its final status with ``wait_for_final``. Other families raise
+        ``InvalidRequestError``. Releases the GIL while it waits for the network.
         """
     def query_refund(self, query: Mapping[str, Any]) -> Dict[str, Any]:
         """Queries one refund: ``{"out_refund_no": ...}`` or (Global) ``{"refund_id": ...}``,

@@ -49,6 +49,17 @@ for _ in $(seq 100); do [ -s "$OUT/held.json" ] && break; sleep 0.1; done
 [ -s "$OUT/held.json" ] || { echo "wxrefund-sim held did not start" >&2; cat "$OUT/held.log" >&2; exit 1; }
 start_sim logwecom --family wecom --wecom-order-spacing-ms 0
 wecom_provider_files logwecom
+# For signer_test: the merchant key moves out of the configuration into a file (0600) that
+# only the test's signer (openssl) reads.
+start_sim signer
+python3 - "$OUT/signer.json" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" <<'PY'
+import json, os, sys
+config = json.load(open(sys.argv[1]))
+key = config.pop("private_key_pem")
+json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
+with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write(key)
+PY
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"
@@ -59,6 +70,7 @@ run "$OUT/wecom_test" "$OUT/wecom.json" "$OUT/wecom-provider.json" "$OUT/wecom-t
 run "$OUT/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
 LOG_WAIT_ARGS=("$OUT/held.json" "$OUT/logwecom.json" "$OUT/logwecom-provider.json" "$OUT/logwecom-token.txt")
 run "$OUT/log_wait_test" "${LOG_WAIT_ARGS[@]}"
+run "$OUT/signer_test" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" "$OUT/signer.json"
 # Any report aborts (ASan, LeakSanitizer) or halts (UBSan): the script fails.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"

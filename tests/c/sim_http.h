@@ -157,4 +157,63 @@ static inline int receive_one(int listener, wxrefund_client *client, char **resu
     return (int)status;
 }
 
+/* GETs `path` from the simulator on `port` (a control-API read such as /_sim/requests).
+ * Returns the response body, malloc'd and NUL-terminated, for the caller to free; NULL when
+ * the exchange failed or the status was not 200. */
+static inline char *sim_get(int port, const char *path) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return NULL;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((unsigned short)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char request[1024];
+    int n = snprintf(request, sizeof request,
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0 || n < 0 || (size_t)n >= sizeof request ||
+        write(fd, request, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t size = 65536, got = 0;
+    char *answer = (char *)malloc(size);
+    ssize_t r;
+    while (answer && (r = read(fd, answer + got, size - 1 - got)) > 0) {
+        got += (size_t)r;
+        if (got == size - 1) { /* the request log can be long: grow */
+            char *bigger = (char *)realloc(answer, size * 2);
+            if (!bigger) {
+                free(answer);
+                answer = NULL;
+                break;
+            }
+            answer = bigger;
+            size *= 2;
+        }
+    }
+    close(fd);
+    if (!answer) return NULL;
+    answer[got] = '\0';
+    int status = -1;
+    char *body = strstr(answer, "\r\n\r\n");
+    if (sscanf(answer, "HTTP/1.1 %d", &status) != 1 || status != 200 || !body) {
+        free(answer);
+        return NULL;
+    }
+    memmove(answer, body + 4, strlen(body + 4) + 1);
+    return answer;
+}
+
+/* How many platform requests the simulator on `port` has logged (GET /_sim/requests); -1 on
+ * failure. */
+static inline int sim_request_count(int port) {
+    char *log = sim_get(port, "/_sim/requests");
+    if (!log) return -1;
+    int count = 0;
+    for (const char *at = log; (at = strstr(at, "\"seq\":")) != NULL; at++) count++;
+    free(log);
+    return count;
+}
+
 #endif

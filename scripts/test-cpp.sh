@@ -13,6 +13,7 @@ LIBS=(-Ltarget/debug -lwxrefund -lpthread)
 g++ "${CXXFLAGS[@]}" examples/cpp/quickstart.cpp "${LIBS[@]}" -o "$OUT/quickstart"
 g++ "${CXXFLAGS[@]}" tests/cpp/client_test.cpp "${LIBS[@]}" -o "$OUT/client_test"
 g++ "${CXXFLAGS[@]}" tests/cpp/log_wait_test.cpp "${LIBS[@]}" -o "$OUT/log_wait_test"
+g++ "${CXXFLAGS[@]}" tests/cpp/signer_test.cpp "${LIBS[@]}" -o "$OUT/signer_test"
 
 source scripts/sim-lib.sh
 start_sim domestic --family domestic
@@ -25,7 +26,19 @@ target/debug/wxrefund-sim --settle-ms 3600000 --config-out "$OUT/held.json" >/de
 SIMS+=($!)
 for _ in $(seq 100); do [ -s "$OUT/held.json" ] && break; sleep 0.1; done
 [ -s "$OUT/held.json" ] || { echo "wxrefund-sim held did not start" >&2; cat "$OUT/held.log" >&2; exit 1; }
+# For signer_test: the merchant key moves out of the configuration into a file (0600) that
+# only the test's signer (openssl) reads.
+start_sim signer
+python3 - "$OUT/signer.json" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" <<'PY'
+import json, os, sys
+config = json.load(open(sys.argv[1]))
+key = config.pop("private_key_pem")
+json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
+with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write(key)
+PY
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/client_test" "$OUT/domestic.json" "$OUT/global.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"
 run "$OUT/log_wait_test" "$OUT/held.json"
+run "$OUT/signer_test" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" "$OUT/signer.json"

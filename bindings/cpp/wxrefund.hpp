@@ -10,6 +10,8 @@
 //       if (e.outcome_unknown()) { /* query before deciding */ }
 //       // e.status(), e.code(), e.http_status(), e.retryable(), e.request_id(), e.json()
 //   }
+//   wxrefund::Client hsm = wxrefund::Client::from_config_with_signer(config_without_key,
+//       [](const std::uint8_t* message, std::size_t len) { return sign_sha256_rsa(message, len); });
 //   wxrefund::Refund done(client.wait_for_final(R"({"out_refund_no":"R1"})", std::chrono::minutes(2)));
 //   wxrefund::set_log_callback(wxrefund::LogLevel::Info,
 //       [](wxrefund::LogLevel, std::string_view message, std::string_view fields_json) { /* ... */ });
@@ -783,6 +785,15 @@ public:
     /// an Error of kind `token_provider_failed`.
     using TokenProvider = std::function<std::string(const char* rejected_or_null)>;
 
+    /// The host's signer, for a merchant key the library never sees (an HSM, a secure element,
+    /// a signing service). It receives the exact bytes of a request's signing string and
+    /// returns their RSASSA-PKCS1-v1_5 signature over SHA-256 (`CKM_SHA256_RSA_PKCS`), raw:
+    /// 256 bytes for an RSA-2048 key, not base64. It is called from any thread that uses the
+    /// Client, and from several at once: make it thread-safe. An exception it throws, an empty
+    /// signature or one over 1024 bytes fails the call in progress with an Error of status
+    /// `WXREFUND_STATUS_SIGNER_FAILED`, and its request is not sent.
+    using Signer = std::function<std::vector<std::uint8_t>(const std::uint8_t* message, std::size_t message_len)>;
+
     /// Builds a client from a configuration JSON object (README: "Configuration").
     /// Loads and checks the keys; no network. Throws Error (e.g. `INVALID_CONFIG`).
     static Client from_config(const std::string& config_json) {
@@ -790,7 +801,26 @@ public:
         wxrefund_client* handle = nullptr;
         detail::LibraryString error;
         detail::check(wxrefund_client_new(config_json.c_str(), &handle, error.out()), error);
-        return Client(handle, nullptr);
+        return Client(handle, nullptr, nullptr);
+    }
+
+    /// Builds a mainland or Global client whose requests `signer` signs. `config_json` has
+    /// `merchant_serial_no` and no `private_key_pem`/`private_key_file`/`signer` (a PKCS#11
+    /// token needs no code: `"signer":{"pkcs11":{...}}` in the configuration and from_config).
+    /// The signer is kept on the heap, owned by the Client, and destroyed after the handle is
+    /// freed. Throws Error (`INVALID_ARGUMENT` for an empty signer, `INVALID_CONFIG`, ...).
+    static Client from_config_with_signer(const std::string& config_json, Signer signer) {
+        detail::require_no_nul(config_json, "config_json");
+        if (!signer) {
+            throw detail::local_error(WXREFUND_STATUS_INVALID_ARGUMENT, "null_argument", "signer is empty");
+        }
+        auto box = std::make_unique<SignerBox>(SignerBox{std::move(signer)});
+        wxrefund_client* handle = nullptr;
+        detail::LibraryString error;
+        detail::check(wxrefund_client_new_with_signer(config_json.c_str(), &Client::sign_message, box.get(), &handle,
+                                                      error.out()),
+                      error);
+        return Client(handle, nullptr, std::move(box));
     }
 
     /// Builds a WeCom client whose access tokens come from `provider`. `config_json` is a
@@ -808,7 +838,7 @@ public:
         detail::check(wxrefund_client_new_with_token_provider(config_json.c_str(), &Client::provide_token,
                                                               box.get(), &handle, error.out()),
                       error);
-        return Client(handle, std::move(box));
+        return Client(handle, std::move(box), nullptr);
     }
 
     /// Not copyable: a Client owns its handle. Move it, or share it by reference.
@@ -818,7 +848,9 @@ public:
 
     /// Takes over `other`'s handle; `other` is left closed.
     Client(Client&& other) noexcept
-        : handle_(std::exchange(other.handle_, nullptr)), provider_(std::move(other.provider_)) {}
+        : handle_(std::exchange(other.handle_, nullptr)),
+          provider_(std::move(other.provider_)),
+          signer_(std::move(other.signer_)) {}
 
     /// Closes this client, then takes over `other`'s handle; `other` is left closed.
     Client& operator=(Client&& other) noexcept {
@@ -826,11 +858,12 @@ public:
             close();
             handle_ = std::exchange(other.handle_, nullptr);
             provider_ = std::move(other.provider_);
+            signer_ = std::move(other.signer_);
         }
         return *this;
     }
 
-    /// Frees the handle (waiting for calls in flight), then the token provider.
+    /// Frees the handle (waiting for calls in flight), then the token provider or signer.
     ~Client() { close(); }
 
     /// Applies for a refund: `request_json` is the family's request object with WeChat's
@@ -843,6 +876,24 @@ public:
         detail::LibraryString response, error;
         detail::check(wxrefund_refund_create(live_handle(), request_json.c_str(), response.out(), error.out()),
                       error);
+        return response.str();
+    }
+
+    /// Sends the money of an `ABNORMAL` mainland refund another way (apply-abnormal-refund):
+    /// `request_json` is `{"refund_id", "out_refund_no", "type": "USER_BANK_CARD",
+    /// "bank_type", "bank_account", "real_name"}` with the bank details in plaintext (the
+    /// library encrypts them with the platform's key and never echoes or logs them), or
+    /// `"type": "MERCHANT_BANK_CARD"` without them; plus `"sub_mchid"` in partner mode when
+    /// the configuration has no default. Returns the refund, `PROCESSING` again: wait for its
+    /// final status. Throws Error: `INVALID_REQUEST` with field() for a request that breaks a
+    /// rule (never quoting the bank details) or a client of another family. The caller owns
+    /// `request_json`: wipe it when this returns.
+    std::string apply_abnormal_refund(const std::string& request_json) const {
+        detail::require_no_nul(request_json, "request_json");
+        detail::LibraryString response, error;
+        detail::check(
+            wxrefund_refund_apply_abnormal(live_handle(), request_json.c_str(), response.out(), error.out()),
+            error);
         return response.str();
     }
 
@@ -890,11 +941,12 @@ public:
         return result.str();
     }
 
-    /// Frees the handle now (waiting for calls in flight) and then the token provider.
-    /// Idempotent; later calls throw Error with `WXREFUND_STATUS_INVALID_HANDLE`.
+    /// Frees the handle now (waiting for calls in flight) and then the token provider or
+    /// signer. Idempotent; later calls throw Error with `WXREFUND_STATUS_INVALID_HANDLE`.
     void close() noexcept {
         if (handle_ != nullptr) wxrefund_client_free(std::exchange(handle_, nullptr));
         provider_.reset();
+        signer_.reset();
     }
 
     /// Whether this Client holds a handle (false after close() or being moved from).
@@ -908,8 +960,12 @@ private:
         TokenProvider provide;
     };
 
-    Client(wxrefund_client* handle, std::unique_ptr<ProviderBox> provider) noexcept
-        : handle_(handle), provider_(std::move(provider)) {}
+    struct SignerBox {
+        Signer sign;
+    };
+
+    Client(wxrefund_client* handle, std::unique_ptr<ProviderBox> provider, std::unique_ptr<SignerBox> signer) noexcept
+        : handle_(handle), provider_(std::move(provider)), signer_(std::move(signer)) {}
 
     /// The handle, or an INVALID_HANDLE Error that says why there is none.
     wxrefund_client* live_handle() const {
@@ -942,8 +998,27 @@ private:
         }
     }
 
+    /// The `wxrefund_sign_fn` trampoline: calls the std::function; no exception leaves it.
+    /// Returns 0 with the signature written, 1 when the signer threw, 2 when it returned no
+    /// signature, 3 when the signature does not fit.
+    static int sign_message(void* user_data, const std::uint8_t* message, std::size_t message_len,
+                            std::uint8_t* signature_out, std::size_t signature_capacity,
+                            std::size_t* signature_len_out) noexcept {
+        try {
+            std::vector<std::uint8_t> signature = static_cast<const SignerBox*>(user_data)->sign(message, message_len);
+            if (signature.empty()) return 2;
+            if (signature.size() > signature_capacity) return 3;
+            std::memcpy(signature_out, signature.data(), signature.size());
+            *signature_len_out = signature.size();
+            return 0;
+        } catch (...) {
+            return 1;
+        }
+    }
+
     wxrefund_client* handle_ = nullptr;
     std::unique_ptr<ProviderBox> provider_;
+    std::unique_ptr<SignerBox> signer_;
 };
 
 /// The levels of log records (`wxrefund_log_level`), most severe first.

@@ -135,6 +135,20 @@ pub(crate) struct RefundRecord<O> {
     pub(crate) order: O,
     /// A final state forced by [`Book::settle_now`], with when it was forced.
     pub(crate) forced: Option<(FinalStatus, SystemTime)>,
+    /// Mainland only: the refund was `ABNORMAL` and apply-abnormal-refund sent it another
+    /// way; it is processing again from then and then succeeds.
+    pub(crate) reroute: Option<Reroute>,
+}
+
+/// An `ABNORMAL` refund sent another way by apply-abnormal-refund (PROTOCOL §4.4).
+#[derive(Debug, Clone)]
+pub(crate) struct Reroute {
+    /// When the refund became `ABNORMAL`.
+    pub(crate) abnormal_at: SystemTime,
+    /// When apply-abnormal-refund was accepted.
+    pub(crate) at: SystemTime,
+    /// Where the money goes now (no full card number, no name).
+    pub(crate) route: crate::abnormal::Route,
 }
 
 impl<O> RefundRecord<O> {
@@ -156,6 +170,7 @@ impl<O> RefundRecord<O> {
             created: now,
             order,
             forced: None,
+            reroute: None,
         }
     }
 }
@@ -441,6 +456,28 @@ impl<O: PaidOrder> Book<O> {
         Some(Ok(()))
     }
 
+    /// Sends an `ABNORMAL` refund another way at `now`: it is processing again, then
+    /// succeeds `settle_after` later and is notified again. `None`: no such refund.
+    pub(crate) fn reroute(
+        &mut self,
+        out_refund_no: &str,
+        route: crate::abnormal::Route,
+        now: SystemTime,
+    ) -> Option<()> {
+        let abnormal_at = self.settled_at(self.refunds.get(out_refund_no)?, now);
+        let record = self.refunds.get_mut(out_refund_no)?;
+        record.forced = None;
+        record.reroute = Some(Reroute {
+            abnormal_at,
+            at: now,
+            route,
+        });
+        if !self.unsettled.iter().any(|no| no == out_refund_no) {
+            self.unsettled.push(out_refund_no.to_string());
+        }
+        Some(())
+    }
+
     /// Every order, sorted by `out_trade_no`.
     pub(crate) fn orders(&self) -> Vec<&O> {
         let mut orders: Vec<&O> = self.orders.values().collect();
@@ -503,7 +540,8 @@ impl<O: PaidOrder> Book<O> {
 
     /// The refund's status changes up to `now`, oldest first, each as `{"status", "at"}`:
     /// `PROCESSING` when it was created, then, once settled, `status` (the family's name
-    /// for its final state, as rendered) when it settled.
+    /// for its final state, as rendered) when it settled. A rerouted refund shows
+    /// `ABNORMAL` and `PROCESSING` again in between.
     pub(crate) fn status_history(
         &self,
         record: &RefundRecord<O>,
@@ -511,18 +549,30 @@ impl<O: PaidOrder> Book<O> {
         status: &Value,
     ) -> Value {
         let mut history = vec![json!({"status": "PROCESSING", "at": rfc3339_cst(record.created)})];
+        if let Some(reroute) = &record.reroute {
+            history.push(json!({"status": "ABNORMAL", "at": rfc3339_cst(reroute.abnormal_at)}));
+            history.push(json!({"status": "PROCESSING", "at": rfc3339_cst(reroute.at)}));
+        }
         if self.stage(record, now) != Stage::Processing {
-            let at = match record.forced {
-                Some((_, at)) => at,
-                None => record.created.checked_add(self.settle_after).unwrap_or(now),
-            };
+            let at = self.settled_at(record, now);
             history.push(json!({"status": status, "at": rfc3339_cst(at)}));
         }
         Value::Array(history)
     }
 
+    /// When a settled refund reached its current final state: when it was forced, else
+    /// `settle_after` after it was created or rerouted.
+    fn settled_at(&self, record: &RefundRecord<O>, now: SystemTime) -> SystemTime {
+        match (record.forced, &record.reroute) {
+            (Some((_, at)), _) => at,
+            (None, Some(reroute)) => reroute.at.checked_add(self.settle_after).unwrap_or(now),
+            (None, None) => record.created.checked_add(self.settle_after).unwrap_or(now),
+        }
+    }
+
     /// Stage at `now`: processing until `settle_after` has passed, then the order's final
-    /// state.
+    /// state; a rerouted refund is processing for `settle_after` after the reroute, then
+    /// succeeds. A state forced by [`Book::settle_now`] wins (a reroute clears it).
     pub(crate) fn stage(&self, record: &RefundRecord<O>, now: SystemTime) -> Stage {
         if let Some((status, at)) = record.forced {
             return match status {
@@ -531,13 +581,17 @@ impl<O: PaidOrder> Book<O> {
                 FinalStatus::Abnormal => Stage::Abnormal,
             };
         }
-        let elapsed = now.duration_since(record.created).unwrap_or_default();
+        let (since, final_status) = match &record.reroute {
+            Some(reroute) => (reroute.at, FinalStatus::Success),
+            None => (record.created, record.order.final_status()),
+        };
+        let elapsed = now.duration_since(since).unwrap_or_default();
         if elapsed < self.settle_after {
             return Stage::Processing;
         }
-        match record.order.final_status() {
+        match final_status {
             FinalStatus::Success => {
-                Stage::Success(record.created.checked_add(self.settle_after).unwrap_or(now))
+                Stage::Success(since.checked_add(self.settle_after).unwrap_or(now))
             }
             FinalStatus::Closed => Stage::Closed,
             FinalStatus::Abnormal => Stage::Abnormal,

@@ -131,6 +131,9 @@ impl Shared {
                     refund["out_trade_no"] = json!(record.order.out_trade_no());
                     refund["status_history"] =
                         ledger.book().status_history(record, now, &refund["status"]);
+                    if let Some(reroute) = &record.reroute {
+                        refund["abnormal_refund"] = reroute.route.state();
+                    }
                     refund
                 })
                 .collect()

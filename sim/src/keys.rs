@@ -6,6 +6,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::{Oaep, RsaPrivateKey};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
@@ -68,6 +70,9 @@ pub(crate) struct Keys {
     pub(crate) platform: Signer,
     pub(crate) platform_next: Signer,
     pub(crate) public_key: Signer,
+    /// The same three private keys for RSA-OAEP decryption (apply-abnormal-refund), by
+    /// serial / public key id.
+    decrypters: [(&'static str, RsaPrivateKey); 3],
     merchant_cert: CertificateDer<'static>,
 }
 
@@ -80,8 +85,22 @@ impl Keys {
             platform: Signer::load(PLATFORM_SERIAL, PLATFORM_KEY_PEM)?,
             platform_next: Signer::load(PLATFORM_NEXT_SERIAL, PLATFORM_NEXT_KEY_PEM)?,
             public_key: Signer::load(PUBLIC_KEY_ID, PUBKEY_KEY_PEM)?,
+            decrypters: [
+                (PLATFORM_SERIAL, load_oaep_key(PLATFORM_KEY_PEM)?),
+                (PLATFORM_NEXT_SERIAL, load_oaep_key(PLATFORM_NEXT_KEY_PEM)?),
+                (PUBLIC_KEY_ID, load_oaep_key(PUBKEY_KEY_PEM)?),
+            ],
             merchant_cert,
         })
+    }
+
+    /// The private key of `serial` (a platform certificate serial, any case, or the
+    /// public key id), to decrypt what a client encrypted for it.
+    pub(crate) fn decrypter(&self, serial: &str) -> Option<&RsaPrivateKey> {
+        self.decrypters
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(serial))
+            .map(|(_, key)| key)
     }
 
     /// Checks a base64-decoded request signature against the merchant certificate.
@@ -93,6 +112,20 @@ impl Keys {
             Err(_) => false,
         }
     }
+}
+
+/// Parses a PKCS#8 PEM RSA private key for the `rsa` crate (ring cannot decrypt).
+fn load_oaep_key(pem: &str) -> io::Result<RsaPrivateKey> {
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| io::Error::other(format!("private key PEM: {e}")))?;
+    RsaPrivateKey::from_pkcs8_der(der.secret_pkcs8_der())
+        .map_err(|e| io::Error::other(format!("private key: {e}")))
+}
+
+/// Decrypts RSA-OAEP with SHA-1 and MGF1-SHA-1, as the platform does for sensitive fields
+/// (PROTOCOL §4.4); `None` when `ciphertext` was not made for `key` this way.
+pub(crate) fn oaep_decrypt(key: &RsaPrivateKey, ciphertext: &[u8]) -> Option<Vec<u8>> {
+    key.decrypt(Oaep::new::<sha1::Sha1>(), ciphertext).ok()
 }
 
 /// Parses a PKCS#8 PEM RSA private key.

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::book::{notice, original_route_refund, pick, Book, RefundRecord, RefundViews};
+use crate::abnormal::{AbnormalRequest, Route};
+use crate::book::{notice, original_route_refund, pick, Book, RefundRecord, RefundViews, Stage};
 use crate::error::ApiError;
 use crate::fields::{
     amount_from, amount_object, cny_currency, json_object, optional_str, optional_str_len,
@@ -138,6 +139,73 @@ impl Ledger {
         Ok(self.render(&record, now))
     }
 
+    /// Apply-abnormal-refund (PROTOCOL §4.4) for the refund `refund_id`, whose bank
+    /// details decrypted to `route`: the refund must be this merchant's (or the
+    /// sub-merchant's), numbered `out_refund_no` and `ABNORMAL`. It is then processing
+    /// again and succeeds after the settle time. A repeat of an accepted request (same
+    /// route) while it is processing answers the refund again.
+    pub(crate) fn apply_abnormal(
+        &mut self,
+        refund_id: &str,
+        req: &AbnormalRequest,
+        route: Route,
+        now: SystemTime,
+    ) -> Result<Value, ApiError> {
+        let record = self
+            .book
+            .refund_by_id(refund_id)
+            .ok_or_else(|| ApiError::not_exists("退款单不存在"))?;
+        if record.out_refund_no != req.out_refund_no {
+            return Err(ApiError::param(
+                "/out_refund_no",
+                &json!(req.out_refund_no),
+                "out_refund_no与退款单不匹配",
+            ));
+        }
+        match (record.order.sub_mchid.as_deref(), req.sub_mchid.as_deref()) {
+            (None, Some(given)) => {
+                return Err(ApiError::param(
+                    "/sub_mchid",
+                    &json!(given),
+                    "直连商户退款单不能传sub_mchid",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(ApiError::param("/sub_mchid", &Value::Null, "缺少sub_mchid"));
+            }
+            (Some(expected), Some(given)) if expected != given => {
+                return Err(ApiError::new(403, "NO_AUTH", "子商户号和退款单信息不匹配"));
+            }
+            _ => {}
+        }
+        match self.book.stage(record, now) {
+            Stage::Abnormal => {}
+            Stage::Processing
+                if record
+                    .reroute
+                    .as_ref()
+                    .is_some_and(|reroute| reroute.route == route) =>
+            {
+                return Ok(self.render(record, now));
+            }
+            stage => {
+                return Err(ApiError::invalid(format!(
+                    "退款单状态不是ABNORMAL（当前为{}），不能发起异常退款",
+                    stage.status("CLOSED").0
+                )));
+            }
+        }
+        let out_refund_no = record.out_refund_no.clone();
+        self.book
+            .reroute(&out_refund_no, route, now)
+            .ok_or_else(|| ApiError::not_exists("退款单不存在"))?;
+        let record = self
+            .book
+            .refund(&out_refund_no)
+            .ok_or_else(|| ApiError::not_exists("退款单不存在"))?;
+        Ok(self.render(record, now))
+    }
+
     /// Queries a refund by merchant refund number. Partner refunds need their `sub_mchid`.
     pub(crate) fn query(
         &self,
@@ -175,6 +243,10 @@ impl RefundViews<Order> for Ledger {
     fn render(&self, record: &RefundRecord<Order>, now: SystemTime) -> Value {
         let order = &record.order;
         let mut refund = original_route_refund(record);
+        if let Some(reroute) = &record.reroute {
+            refund["channel"] = json!("OTHER_BANKCARD");
+            refund["user_received_account"] = json!(reroute.route.received_account());
+        }
         refund["funds_account"] = json!("AVAILABLE");
         refund["amount"] = json!({
             "total": order.total,
@@ -403,6 +475,188 @@ mod tests {
             l.apply(&direct, now).expect_err("direct").code,
             "PARAM_ERROR"
         );
+    }
+
+    fn user_card(last4: &str) -> Route {
+        Route {
+            kind: "USER_BANK_CARD",
+            bank_type: Some("CMB_DEBIT".to_string()),
+            bank_account_last4: Some(last4.to_string()),
+        }
+    }
+
+    fn abnormal(out_refund_no: &str, sub_mchid: Option<&str>) -> AbnormalRequest {
+        AbnormalRequest {
+            sub_mchid: sub_mchid.map(str::to_string),
+            out_refund_no: out_refund_no.to_string(),
+            payee: crate::abnormal::Payee::MerchantBankCard,
+        }
+    }
+
+    #[test]
+    fn abnormal_refund_rules() {
+        let mut l = ledger();
+        l.add_order(order("T000003", 800, FinalStatus::Abnormal));
+        let mut partner = order("T000009", 1000, FinalStatus::Abnormal);
+        partner.sub_mchid = Some("1900000109".to_string());
+        l.add_order(partner);
+        let t0 = SystemTime::now();
+        let id = |refund: &Value| refund["refund_id"].as_str().expect("id").to_string();
+        let ok = id(&l
+            .apply(&body("OK1", "T000001", 100, 1000), t0)
+            .expect("accepted"));
+        let ab = id(&l
+            .apply(&body("AB1", "T000003", 100, 800), t0)
+            .expect("accepted"));
+        let mut partner_req = body("PA1", "T000009", 100, 1000);
+        partner_req.sub_mchid = Some("1900000109".to_string());
+        let pa = id(&l.apply(&partner_req, t0).expect("accepted"));
+        let route = user_card("1234");
+        let code = |l: &mut Ledger, refund_id: &str, req: AbnormalRequest, at| {
+            let e = l
+                .apply_abnormal(refund_id, &req, user_card("1234"), at)
+                .expect_err("refused");
+            (e.status, e.code, e.detail.map(|d| d["field"].clone()))
+        };
+
+        // Unknown refund id; a refund number that is not this refund's.
+        assert_eq!(
+            code(&mut l, "50999", abnormal("AB1", None), t0),
+            (404, "RESOURCE_NOT_EXISTS", None)
+        );
+        assert_eq!(
+            code(&mut l, &ab, abnormal("OK1", None), t0),
+            (400, "PARAM_ERROR", Some(json!("/out_refund_no")))
+        );
+        // Still PROCESSING, then SUCCESS: not ABNORMAL.
+        assert_eq!(
+            code(&mut l, &ab, abnormal("AB1", None), t0),
+            (400, "INVALID_REQUEST", None)
+        );
+        let later = t0 + SETTLE;
+        let e = l
+            .apply_abnormal(&ok, &abnormal("OK1", None), route.clone(), later)
+            .expect_err("success is final");
+        assert_eq!(e.code, "INVALID_REQUEST");
+        assert!(e.message.contains("ABNORMAL") && e.message.contains("SUCCESS"));
+        // Direct refunds refuse a sub_mchid; partner refunds need the right one.
+        assert_eq!(
+            code(&mut l, &ab, abnormal("AB1", Some("1900000109")), later),
+            (400, "PARAM_ERROR", Some(json!("/sub_mchid")))
+        );
+        assert_eq!(
+            code(&mut l, &pa, abnormal("PA1", None), later),
+            (400, "PARAM_ERROR", Some(json!("/sub_mchid")))
+        );
+        assert_eq!(
+            code(&mut l, &pa, abnormal("PA1", Some("1900000999")), later),
+            (403, "NO_AUTH", None)
+        );
+        l.apply_abnormal(
+            &pa,
+            &abnormal("PA1", Some("1900000109")),
+            route.clone(),
+            later,
+        )
+        .expect("partner refund rerouted");
+
+        // Accepted: PROCESSING on the new route, settled once more, then SUCCESS.
+        // OK1 succeeded and AB1 is ABNORMAL; PA1 is processing again.
+        assert_eq!(l.settle(later).len(), 2);
+        let t1 = later + Duration::from_millis(5);
+        let answer = l
+            .apply_abnormal(&ab, &abnormal("AB1", None), route.clone(), t1)
+            .expect("rerouted");
+        assert_eq!(answer["status"], "PROCESSING");
+        assert_eq!(answer["refund_id"], ab.as_str());
+        assert_eq!(answer["channel"], "OTHER_BANKCARD");
+        assert_eq!(answer["user_received_account"], "招商银行借记卡1234");
+        assert!(answer.get("success_time").is_none());
+        // A retry of the same request answers the refund again; another route is refused.
+        let again = l
+            .apply_abnormal(&ab, &abnormal("AB1", None), route.clone(), t1)
+            .expect("retry");
+        assert_eq!(again, answer);
+        let e = l
+            .apply_abnormal(&ab, &abnormal("AB1", None), user_card("9999"), t1)
+            .expect_err("another route while processing");
+        assert_eq!(e.code, "INVALID_REQUEST");
+        assert!(l.settle(t1).is_empty(), "processing again");
+        let t2 = t1 + SETTLE;
+        let settled = l.settle(t2);
+        assert_eq!(settled.len(), 2, "both rerouted refunds succeed");
+        let mine = settled
+            .iter()
+            .find(|s| s.resource["refund_id"] == ab.as_str())
+            .expect("notified");
+        assert!(matches!(mine.stage, Stage::Success(_)));
+        assert_eq!(mine.resource["refund_status"], "SUCCESS");
+        assert_eq!(mine.resource["user_received_account"], "招商银行借记卡1234");
+        let done = l.query("AB1", None, t2).expect("found");
+        assert_eq!(done["status"], "SUCCESS");
+        assert!(done["success_time"].is_string());
+        let record = l.book().refund("AB1").expect("record");
+        let history: Vec<Value> = l
+            .book()
+            .status_history(record, t2, &done["status"])
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|h| h["status"].clone())
+            .collect();
+        assert_eq!(
+            history,
+            [
+                json!("PROCESSING"),
+                json!("ABNORMAL"),
+                json!("PROCESSING"),
+                json!("SUCCESS")
+            ]
+        );
+        assert_eq!(
+            code(&mut l, &ab, abnormal("AB1", None), t2).1,
+            "INVALID_REQUEST"
+        );
+    }
+
+    #[test]
+    fn forced_abnormal_refunds_can_be_rerouted_and_forced_again() {
+        let mut l = ledger();
+        let t0 = SystemTime::now();
+        let refund = l
+            .apply(&body("F1", "T000001", 100, 1000), t0)
+            .expect("accepted");
+        let id = refund["refund_id"].as_str().expect("id").to_string();
+        l.book_mut()
+            .settle_now("F1", FinalStatus::Abnormal, t0)
+            .expect("found")
+            .expect("processing");
+        assert_eq!(
+            l.query("F1", None, t0).expect("found")["status"],
+            "ABNORMAL"
+        );
+        l.apply_abnormal(&id, &abnormal("F1", None), user_card("0001"), t0)
+            .expect("rerouted");
+        assert_eq!(
+            l.query("F1", None, t0).expect("found")["status"],
+            "PROCESSING"
+        );
+        // Forced ABNORMAL again while processing, then rerouted to the merchant's card.
+        l.book_mut()
+            .settle_now("F1", FinalStatus::Abnormal, t0)
+            .expect("found")
+            .expect("processing");
+        let merchant = Route {
+            kind: "MERCHANT_BANK_CARD",
+            bank_type: None,
+            bank_account_last4: None,
+        };
+        let answer = l
+            .apply_abnormal(&id, &abnormal("F1", None), merchant, t0)
+            .expect("rerouted again");
+        assert_eq!(answer["user_received_account"], "商户结算银行账户");
+        let settled = l.query("F1", None, t0 + SETTLE).expect("found");
+        assert_eq!(settled["status"], "SUCCESS");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //!   [`Verification::PublicKey`] mode);
 //! * `POST /v3/refund/domestic/refunds` — apply for a mainland refund;
 //! * `GET /v3/refund/domestic/refunds/{out_refund_no}[?sub_mchid=..]` — query one;
+//! * `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund` — send an
+//!   `ABNORMAL` refund's money another way (see [Abnormal refunds](#abnormal-refunds));
 //! * `POST /v3/global/refunds` — apply for a Global refund (direct or institution mode);
 //! * `GET /v3/global/refunds/id/{refund_id}` and
 //!   `GET /v3/global/refunds/out-refund-no/{out_refund_no}`, with `?mchid=..` (direct) or
@@ -71,6 +73,38 @@
 //! More orders can be seeded from a JSON file with [`orders_file::OrderFile`]
 //! (`wxrefund-sim --orders FILE`); the [`orders_file`] module documents its format, and
 //! `sim/examples/orders.json` is an example.
+//!
+//! # Abnormal refunds
+//!
+//! `POST /v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund` (PROTOCOL §4.4)
+//! takes `sub_mchid` (partner refunds only), `out_refund_no`, `type` (`USER_BANK_CARD` |
+//! `MERCHANT_BANK_CARD`) and, for `USER_BANK_CARD` only, `bank_type` (1-16 of `A-Z_`),
+//! `bank_account` and `real_name`: base64 RSA-OAEP (SHA-1, MGF1-SHA-1) ciphertexts for the
+//! key the `Wechatpay-Serial` request header names. That header is required and must name
+//! a key clients of this mode hold: the public key id ([`Verification::PublicKey`]), the
+//! platform certificate serial (and the rotated one after
+//! [`Simulator::rotate_platform_certificate`]) ([`Verification::PlatformCertificate`]), or
+//! any of them ([`Verification::Both`]). The answers, in the order checked:
+//!
+//! | HTTP | code | when |
+//! |---|---|---|
+//! | 400 | `PARAM_ERROR` | a body field missing, malformed, or given for `MERCHANT_BANK_CARD` (`detail.field`, e.g. `/bank_type`; encrypted values are never echoed) |
+//! | 400 | `PARAM_ERROR` | `Wechatpay-Serial` missing or not a key of this mode (`detail.field` `Wechatpay-Serial`, `detail.location` `header`) |
+//! | 400 | `PARAM_ERROR` | "解密失败": `bank_account` does not decrypt to 6-32 digits, or `real_name` to 1-50 characters without control characters |
+//! | 404 | `RESOURCE_NOT_EXISTS` | no refund with this `refund_id` |
+//! | 400 | `PARAM_ERROR` | `out_refund_no` is not that refund's (`/out_refund_no`) |
+//! | 400 | `PARAM_ERROR` | `sub_mchid` given for a direct refund, or missing for a partner refund |
+//! | 403 | `NO_AUTH` | `sub_mchid` is not the partner refund's |
+//! | 400 | `INVALID_REQUEST` | the refund is not `ABNORMAL` (the message names its status) |
+//!
+//! Accepted, the answer is the refund, `PROCESSING` again, with `channel`
+//! `OTHER_BANKCARD` and `user_received_account` the bank and the card's last four digits
+//! (`工商银行借记卡3445`) or `商户结算银行账户`. It succeeds [`SimOptions::settle_after`]
+//! later (or when settled by hand) and is notified again (`REFUND.SUCCESS`). Repeating the
+//! accepted request while it is processing answers the refund again. The decrypted card
+//! number and name are kept nowhere: the control API's state shows
+//! `abnormal_refund: {type, bank_type, bank_account_last4}` and the request log only a
+//! body hash.
 //!
 //! # WeCom
 //!
@@ -195,6 +229,7 @@
 
 #![warn(missing_docs)]
 
+mod abnormal;
 mod auth;
 mod book;
 mod certs;
@@ -845,7 +880,9 @@ impl Simulator {
 
     /// A snapshot of the simulator as `GET /_sim/state` shows it: `orders` and `refunds`
     /// per family (`domestic`, `global`, `wecom`; refunds as their query shows them, with
-    /// `out_trade_no` and `status_history`, each status change as `{"status", "at"}`),
+    /// `out_trade_no` and `status_history`, each status change as `{"status", "at"}`; a
+    /// mainland refund sent another way also has `abnormal_refund`, see
+    /// [Abnormal refunds](crate#abnormal-refunds)),
     /// `deliveries`, queued `faults` (with their `endpoint`, if any) and `notification_faults`,
     /// `clock_skew_secs`, `certificate_rotated` and `request_count`.
     pub fn state(&self) -> Value {
@@ -886,7 +923,7 @@ impl Drop for Simulator {
 mod tests {
     use super::*;
     use crate::auth::signing_message;
-    use crate::keys::{load_rsa_key, PLATFORM_CERT_PEM};
+    use crate::keys::{load_rsa_key, PLATFORM_CERT_PEM, PLATFORM_NEXT_SERIAL, PLATFORM_SERIAL};
     use base64::engine::general_purpose::STANDARD as BASE64;
     use base64::Engine as _;
     use ring::rand::SystemRandom;
@@ -910,6 +947,11 @@ mod tests {
 
     /// A correctly signed request, as a client would send it.
     fn signed_request(method: &str, target: &str, body: &str) -> Vec<u8> {
+        signed_request_with(method, target, body, "")
+    }
+
+    /// [`signed_request`] with `extra` header lines (each ending in CRLF).
+    fn signed_request_with(method: &str, target: &str, body: &str, extra: &str) -> Vec<u8> {
         let key = load_rsa_key(MERCHANT_KEY_PEM).expect("key");
         let ts = clock::epoch_secs(SystemTime::now()).to_string();
         let nonce = clock::random_alnum(32);
@@ -922,7 +964,7 @@ mod tests {
              User-Agent: sim-test\r\nContent-Type: application/json\r\n\
              Authorization: WECHATPAY2-SHA256-RSA2048 mchid=\"{MCHID}\",nonce_str=\"{nonce}\",\
              timestamp=\"{ts}\",serial_no=\"{MERCHANT_SERIAL}\",signature=\"{}\"\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             {extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             BASE64.encode(sig),
             body.len()
         )
@@ -1242,6 +1284,130 @@ mod tests {
             json!({"errcode": 42001, "errmsg": "access_token expired"})
         );
         assert_eq!(sim.request_count(), 3);
+    }
+
+    #[test]
+    fn apply_abnormal_refund_over_http() {
+        let sim = Simulator::start(SimOptions {
+            // Long enough for the debug build's RSA: the refund must still be processing.
+            settle_after: Duration::from_millis(1500),
+            verification: Verification::Both,
+            ..SimOptions::default()
+        })
+        .expect("start");
+        let account = "6222020200112233445";
+        let body = |serial: &str| {
+            json!({
+                "out_refund_no": "AB|1", "type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT",
+                "bank_account": abnormal::tests::encrypt_for(&sim.shared.keys, serial, account),
+                "real_name": abnormal::tests::encrypt_for(&sim.shared.keys, serial, "张三"),
+            })
+            .to_string()
+        };
+        let serial_line = |serial: &str| format!("Wechatpay-Serial: {serial}\r\n");
+        let public_key = body(PUBLIC_KEY_ID);
+        let platform = body(PLATFORM_SERIAL);
+        let apply = r#"{"out_trade_no":"T20261122000001","out_refund_no":"AB|1","amount":{"refund":100,"total":10000,"currency":"CNY"}}"#;
+        let refund = answered(
+            &exchange(&sim, &signed_request("POST", REFUNDS, apply)),
+            200,
+        );
+        let refund_id = refund["refund_id"].as_str().expect("refund_id");
+        let target = format!("{REFUNDS}/{refund_id}/apply-abnormal-refund");
+
+        // Still PROCESSING: refused, signed as usual.
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &target, &public_key, &serial_line(PUBLIC_KEY_ID)),
+        );
+        assert_eq!(answered(&response, 400)["code"], "INVALID_REQUEST");
+        sim.settle_now("AB|1", FinalStatus::Abnormal)
+            .expect("settled");
+        // No or unknown Wechatpay-Serial, wrong method, unsigned: refused.
+        let response = exchange(&sim, &signed_request("POST", &target, &public_key));
+        assert_eq!(
+            answered(&response, 400)["detail"]["field"],
+            "Wechatpay-Serial"
+        );
+        let response = exchange(
+            &sim,
+            &signed_request_with(
+                "POST",
+                &target,
+                &public_key,
+                &serial_line(PLATFORM_NEXT_SERIAL),
+            ),
+        );
+        assert_eq!(answered(&response, 400)["code"], "PARAM_ERROR");
+        let response = exchange(&sim, &signed_request("GET", &target, ""));
+        assert_eq!(answered(&response, 405)["code"], "METHOD_NOT_ALLOWED");
+        let unsigned =
+            signed_request_with("POST", &target, &public_key, &serial_line(PUBLIC_KEY_ID));
+        let unsigned = String::from_utf8(unsigned)
+            .expect("utf-8")
+            .replace("signature=\"", "signature=\"AAAA");
+        let response = exchange(&sim, unsigned.as_bytes());
+        assert_eq!(answered(&response, 401)["code"], "SIGN_ERROR");
+        // Encrypted for the platform certificate, but the header names the public key.
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &target, &platform, &serial_line(PUBLIC_KEY_ID)),
+        );
+        let refused = answered(&response, 400);
+        assert_eq!(refused["detail"]["field"], "/bank_account");
+        assert!(refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("解密失败")));
+        let unknown = format!("{REFUNDS}/50999/apply-abnormal-refund");
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &unknown, &public_key, &serial_line(PUBLIC_KEY_ID)),
+        );
+        assert_eq!(answered(&response, 404)["code"], "RESOURCE_NOT_EXISTS");
+
+        // Accepted: answered with the public key (the serial asked for it), PROCESSING.
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &target, &public_key, &serial_line(PUBLIC_KEY_ID)),
+        );
+        let answer = answered(&response, 200);
+        assert_eq!(header(&response, "Wechatpay-Serial"), Some(PUBLIC_KEY_ID));
+        assert_eq!(answer["status"], "PROCESSING");
+        assert_eq!(answer["user_received_account"], "工商银行借记卡3445");
+        let state = sim.state();
+        let stored = &state["refunds"]["domestic"][0];
+        assert_eq!(
+            stored["abnormal_refund"],
+            json!({"type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT", "bank_account_last4": "3445"})
+        );
+        // The full card number and the name appear nowhere the control API shows.
+        let shown = format!("{state}{:?}", sim.request_log());
+        assert!(
+            !shown.contains(account) && !shown.contains("张三"),
+            "{shown}"
+        );
+
+        // The certificate's serial works as well in Both mode; a retry answers again.
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &target, &platform, &serial_line(PLATFORM_SERIAL)),
+        );
+        assert_eq!(answered(&response, 200)["refund_id"], refund_id);
+        assert!(signature_valid(&response, PLATFORM_CERT_PEM));
+
+        let query = "/v3/refund/domestic/refunds/AB%7C1";
+        let settled = answered(&exchange(&sim, &signed_request("GET", query, "")), 200);
+        assert_eq!(settled["status"], "PROCESSING");
+        std::thread::sleep(Duration::from_millis(1600));
+        let settled = answered(&exchange(&sim, &signed_request("GET", query, "")), 200);
+        assert_eq!(settled["status"], "SUCCESS");
+        assert_eq!(settled["channel"], "OTHER_BANKCARD");
+        let response = exchange(
+            &sim,
+            &signed_request_with("POST", &target, &public_key, &serial_line(PUBLIC_KEY_ID)),
+        );
+        assert_eq!(answered(&response, 400)["code"], "INVALID_REQUEST");
+        assert_eq!(sim.request_count(), 13);
     }
 
     #[test]

@@ -13,13 +13,14 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::abnormal::{decrypt_payee, parse_abnormal};
 use crate::auth::verify_request;
 use crate::certs::certificate_list;
 use crate::clock::{epoch_secs, fill_random, hex, random_alnum};
 use crate::error::ApiError;
 use crate::global::{parse_global_apply, parse_query_scope, GlobalLedger, RefundKey};
 use crate::http::{self, percent_decode, query_param, ReadError, Request, Response};
-use crate::keys::{Keys, Signer, PUBLIC_KEY_ID};
+use crate::keys::{Keys, Signer, PLATFORM_NEXT_SERIAL, PLATFORM_SERIAL, PUBLIC_KEY_ID};
 use crate::ledger::{parse_apply, Ledger};
 use crate::notify::Outbox;
 use crate::wecom::{self, Endpoint, TokenStore, WeComError, WeComLedger};
@@ -27,6 +28,8 @@ use crate::{Fault, Verification};
 
 /// Path of the mainland apply endpoint; the query endpoint lives below it.
 const REFUNDS_PATH: &str = "/v3/refund/domestic/refunds";
+/// Last segment of the apply-abnormal-refund path, `{REFUNDS_PATH}/{refund_id}/{this}`.
+const APPLY_ABNORMAL_SEGMENT: &str = "apply-abnormal-refund";
 /// Path of the Global apply endpoint; the query endpoints live below it.
 const GLOBAL_REFUNDS_PATH: &str = "/v3/global/refunds";
 /// Global query by WeChat Pay refund id: `{this}/{refund_id}`.
@@ -135,6 +138,8 @@ enum Route<'a> {
     Apply,
     /// Query, with the still percent-encoded `out_refund_no` path segment.
     Query(&'a str),
+    /// Apply-abnormal-refund, with the still percent-encoded `refund_id` path segment.
+    ApplyAbnormal(&'a str),
     GlobalApply,
     /// Global query, with the still percent-encoded path segment.
     GlobalQuery(RefundKey<'a>),
@@ -159,6 +164,8 @@ fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
         _ => {
             if let Some(segment) = segment_below(path, REFUNDS_PATH) {
                 get(Route::Query(segment))
+            } else if let Some(segment) = abnormal_segment(path) {
+                only("POST", Route::ApplyAbnormal(segment), "METHOD_NOT_ALLOWED")
             } else if let Some(segment) = segment_below(path, GLOBAL_BY_ID_PATH) {
                 get(Route::GlobalQuery(RefundKey::Id(segment)))
             } else if let Some(segment) = segment_below(path, GLOBAL_BY_OUT_REFUND_NO_PATH) {
@@ -175,6 +182,15 @@ fn segment_below<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     path.strip_prefix(prefix)?
         .strip_prefix('/')
         .filter(|segment| !segment.is_empty() && !segment.contains('/'))
+}
+
+/// The `refund_id` segment of an apply-abnormal-refund path.
+fn abnormal_segment(path: &str) -> Option<&str> {
+    let (rest, last) = path.rsplit_once('/')?;
+    if last != APPLY_ABNORMAL_SEGMENT {
+        return None;
+    }
+    segment_below(rest, REFUNDS_PATH)
 }
 
 /// Whether a path counts as a refund endpoint for [`crate::Simulator::inject`] and
@@ -338,6 +354,17 @@ impl Shared {
                 };
                 lock(&self.ledger).query(&out_refund_no, sub_mchid.as_deref(), now)
             }
+            Route::ApplyAbnormal(segment) => {
+                let refund_id = decode_segment(segment, "refund_id")?;
+                let abnormal = parse_abnormal(&request.body)?;
+                let route = decrypt_payee(
+                    &self.keys,
+                    &self.decryption_serials(),
+                    request.header("wechatpay-serial"),
+                    &abnormal.payee,
+                )?;
+                lock(&self.ledger).apply_abnormal(&refund_id, &abnormal, route, now)
+            }
             Route::GlobalApply => {
                 let apply = parse_global_apply(&request.body)?;
                 lock(&self.global).apply(&apply, now)
@@ -360,6 +387,28 @@ impl Shared {
                 Err(ApiError::new(404, "NOT_FOUND", "请求的资源不存在"))
             }
         }
+    }
+
+    /// The keys a client may encrypt sensitive fields for in this verification mode: the
+    /// public key id, the platform certificate serials a download lists, or both.
+    fn decryption_serials(&self) -> Vec<&'static str> {
+        let mut serials = Vec::new();
+        if matches!(
+            self.verification,
+            Verification::PublicKey | Verification::Both
+        ) {
+            serials.push(PUBLIC_KEY_ID);
+        }
+        if matches!(
+            self.verification,
+            Verification::PlatformCertificate | Verification::Both
+        ) {
+            serials.push(PLATFORM_SERIAL);
+            if self.rotated.load(Ordering::SeqCst) {
+                serials.push(PLATFORM_NEXT_SERIAL);
+            }
+        }
+        serials
     }
 
     /// `GET /v3/certificates`.
@@ -638,9 +687,27 @@ mod tests {
         assert!(matches!(
             route(
                 "POST",
-                "/v3/refund/domestic/refunds/R1/apply-abnormal-refund"
+                "/v3/refund/domestic/refunds/5012/apply-abnormal-refund"
             ),
-            Route::NotFound
+            Route::ApplyAbnormal("5012")
+        ));
+        assert!(matches!(
+            route(
+                "GET",
+                "/v3/refund/domestic/refunds/5012/apply-abnormal-refund"
+            ),
+            Route::MethodNotAllowed("METHOD_NOT_ALLOWED")
+        ));
+        for path in [
+            "/v3/refund/domestic/refunds//apply-abnormal-refund",
+            "/v3/refund/domestic/refunds/apply-abnormal-refund/x",
+            "/v3/refund/domestic/refunds/a/b/apply-abnormal-refund",
+            "/v3/refund/domestic/refunds/5012/apply-abnormal",
+        ] {
+            assert!(matches!(route("POST", path), Route::NotFound), "{path}");
+        }
+        assert!(is_refund_endpoint(
+            "/v3/refund/domestic/refunds/5012/apply-abnormal-refund"
         ));
         assert!(matches!(
             route("GET", "/v3/certificates"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
@@ -92,7 +94,7 @@ def test_an_abnormal_refund_completes_to_the_payers_card(
         refund_id = abnormal_refund(sim, client, "RA-1")
         refund = client.apply_abnormal_refund(to_card(refund_id, "RA-1"))
         assert refund["out_refund_no"] == "RA-1" and refund["refund_id"] == refund_id
-        assert refund["status"] == "PROCESSING"
+        assert refund["status"] == "PROCESSING" and refund["channel"] == "OTHER_BANKCARD"
         assert refund["wxrefund"]["status"] == "PROCESSING" and not refund["wxrefund"]["final"]
         assert refund["wxrefund"]["attempts"] >= 1
         final = client.wait_for_final({"out_refund_no": "RA-1"}, 15)
@@ -123,15 +125,38 @@ def test_an_abnormal_refund_completes_to_the_merchants_card() -> None:
         assert final["wxrefund"]["status"] == "SUCCESS"
 
 
+def test_a_host_signer_never_sees_the_bank_details(tmp_path: Path) -> None:
+    with Simulator("domestic", settle_ms=1500, binary=SIM) as sim:
+        config = sim.config
+        key_file = tmp_path / "merchant.pem"
+        key_file.write_text(config.pop("private_key_pem"))
+        messages: List[bytes] = []
+
+        def signer(message: bytes) -> bytes:
+            messages.append(message)
+            return subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key_file)],
+                                  input=message, capture_output=True, check=True).stdout
+
+        client = wxrefund.Client(config, signer=signer)
+        refund_id = abnormal_refund(sim, client, "RA-8")
+        refund = client.apply_abnormal_refund(to_card(refund_id, "RA-8"))
+        assert refund["wxrefund"]["status"] == "PROCESSING"
+        applied = [m for m in messages if b"/apply-abnormal-refund\n" in m]
+        assert len(applied) == 1
+        # The signed body carries the ciphertexts only.
+        assert ACCOUNT.encode() not in applied[0] and NAME.encode() not in applied[0]
+        assert b'"bank_type":"ICBC_DEBIT"' in applied[0]
+        assert client.wait_for_final({"out_refund_no": "RA-8"}, 15)["status"] == "SUCCESS"
+
+
 def test_a_refund_that_is_not_abnormal_is_refused_by_the_platform() -> None:
     with Simulator("domestic", settle_ms=600_000, binary=SIM) as sim:
         client = wxrefund.Client(sim.config)
         created = client.create_refund(refund_request("RA-3"))
-        with pytest.raises(wxrefund.WxRefundError) as caught:
-            client.apply_abnormal_refund(to_card(created["refund_id"], "RA-3"))
-        error = caught.value
-        assert error.http_status is not None and 400 <= error.http_status < 500, repr(error)
-        assert not error.outcome_unknown
+        error = raises(wxrefund.ApiError, lambda: client.apply_abnormal_refund(
+            to_card(created["refund_id"], "RA-3")))
+        assert (error.http_status, error.code) == (400, "INVALID_REQUEST"), repr(error)
+        assert not error.outcome_unknown and not error.retryable
         assert ACCOUNT[:8] not in error_text(error) and NAME not in error_text(error)
         assert client.query_refund({"out_refund_no": "RA-3"})["status"] == "PROCESSING"
 

@@ -60,6 +60,12 @@ json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
 with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
     f.write(key)
 PY
+# For abnormal_test: refunds stay PROCESSING 2 s, time for the test to settle them ABNORMAL.
+rm -f "$OUT/abnormal.json"
+target/debug/wxrefund-sim --settle-ms 2000 --config-out "$OUT/abnormal.json" >/dev/null 2>"$OUT/abnormal.log" &
+SIMS+=($!)
+for _ in $(seq 100); do [ -s "$OUT/abnormal.json" ] && break; sleep 0.1; done
+[ -s "$OUT/abnormal.json" ] || { echo "wxrefund-sim abnormal did not start" >&2; cat "$OUT/abnormal.log" >&2; exit 1; }
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"
@@ -71,6 +77,7 @@ run "$OUT/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provid
 LOG_WAIT_ARGS=("$OUT/held.json" "$OUT/logwecom.json" "$OUT/logwecom-provider.json" "$OUT/logwecom-token.txt")
 run "$OUT/log_wait_test" "${LOG_WAIT_ARGS[@]}"
 run "$OUT/signer_test" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" "$OUT/signer.json"
+run "$OUT/abnormal_test" "$OUT/abnormal.json" "$OUT/global.json"
 # Any report aborts (ASan, LeakSanitizer) or halts (UBSan): the script fails.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"

@@ -14,6 +14,7 @@ g++ "${CXXFLAGS[@]}" examples/cpp/quickstart.cpp "${LIBS[@]}" -o "$OUT/quickstar
 g++ "${CXXFLAGS[@]}" tests/cpp/client_test.cpp "${LIBS[@]}" -o "$OUT/client_test"
 g++ "${CXXFLAGS[@]}" tests/cpp/log_wait_test.cpp "${LIBS[@]}" -o "$OUT/log_wait_test"
 g++ "${CXXFLAGS[@]}" tests/cpp/signer_test.cpp "${LIBS[@]}" -o "$OUT/signer_test"
+g++ "${CXXFLAGS[@]}" tests/cpp/abnormal_test.cpp "${LIBS[@]}" -o "$OUT/abnormal_test"
 
 source scripts/sim-lib.sh
 start_sim domestic --family domestic
@@ -37,8 +38,15 @@ json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
 with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
     f.write(key)
 PY
+# For abnormal_test: refunds stay PROCESSING 2 s, time for the test to settle them ABNORMAL.
+rm -f "$OUT/abnormal.json"
+target/debug/wxrefund-sim --settle-ms 2000 --config-out "$OUT/abnormal.json" >/dev/null 2>"$OUT/abnormal.log" &
+SIMS+=($!)
+for _ in $(seq 100); do [ -s "$OUT/abnormal.json" ] && break; sleep 0.1; done
+[ -s "$OUT/abnormal.json" ] || { echo "wxrefund-sim abnormal did not start" >&2; cat "$OUT/abnormal.log" >&2; exit 1; }
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/client_test" "$OUT/domestic.json" "$OUT/global.json" "$OUT/wecom-provider.json" "$OUT/wecom-token.txt"
 run "$OUT/log_wait_test" "$OUT/held.json"
 run "$OUT/signer_test" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" "$OUT/signer.json"
+run "$OUT/abnormal_test" "$OUT/abnormal.json" "$OUT/global.json"

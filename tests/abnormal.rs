@@ -455,12 +455,15 @@ fn a_refund_that_is_not_abnormal_is_refused_by_the_platform() {
     records_about("AB-NA1");
 }
 
+/// A change that makes a valid request invalid.
+type Edit = Box<dyn Fn(&mut AbnormalRefundRequest)>;
+
 #[test]
 fn each_validation_rule_names_its_field_and_sends_nothing() {
     let sim = sim(Verification::PublicKey);
     let client = client(sim.client_config());
     let valid = to_user_card("50300000000000000000000000001", "AB-V1");
-    let edits: Vec<(&str, Box<dyn Fn(&mut AbnormalRefundRequest)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("refund_id", Box::new(|r| r.refund_id = String::new())),
         (
             "refund_id",

@@ -269,6 +269,40 @@ fn mainland_refunds_are_notified_signed_and_encrypted() {
 }
 
 #[test]
+fn rerouted_abnormal_refunds_are_notified_again_on_success() {
+    let receiver = Receiver::verifying();
+    let sim = simulator(SimOptions::default());
+    let url = format!("{}/notify", receiver.url);
+    apply_mainland(&sim, mainland("T20261122000003", 800, "N-AB", &url));
+    let (first, abnormal) = open_apiv3(&receiver.next()).expect("ABNORMAL notification");
+    check_envelope(&first, "REFUND.ABNORMAL", "退款异常");
+    assert_eq!(abnormal["refund_status"], "ABNORMAL");
+    let refund_id = abnormal["refund_id"].as_str().expect("refund_id");
+
+    let route = crate::abnormal::Route {
+        kind: "USER_BANK_CARD",
+        bank_type: Some("ABC_DEBIT".to_string()),
+        bank_account_last4: Some("0042".to_string()),
+    };
+    let request = crate::abnormal::AbnormalRequest {
+        sub_mchid: None,
+        out_refund_no: "N-AB".to_string(),
+        payee: crate::abnormal::Payee::MerchantBankCard,
+    };
+    lock(&sim.shared.ledger)
+        .apply_abnormal(refund_id, &request, route, SystemTime::now())
+        .expect("rerouted");
+    let (second, success) = open_apiv3(&receiver.next()).expect("SUCCESS notification");
+    check_envelope(&second, "REFUND.SUCCESS", "退款成功");
+    assert_ne!(second["id"], first["id"], "a new notification");
+    assert_eq!(success["refund_id"], refund_id);
+    assert_eq!(success["refund_status"], "SUCCESS");
+    assert!(success["success_time"].is_string());
+    assert_eq!(success["user_received_account"], "农业银行借记卡0042");
+    receiver.nothing_more();
+}
+
+#[test]
 fn unacknowledged_notifications_are_redelivered_with_the_same_id() {
     let answers = std::sync::Mutex::new(vec![500, 500].into_iter());
     let receiver = Receiver::start(move |_| lock(&answers).next().unwrap_or(200));

@@ -637,3 +637,32 @@ fn global_and_wecom_clients_cannot_apply() {
     assert_eq!(sim.gettoken_count(), 0);
     records_about("AB-FAM");
 }
+
+#[test]
+fn a_retry_after_a_lost_answer_gets_the_refund_again() {
+    let sim = sim(Verification::PublicKey);
+    let client = client(sim.client_config());
+    let refund_id = abnormal_refund(&sim, &client, "T20261122000001", 10000, "AB-RT1", None);
+    let path = format!("/v3/refund/domestic/refunds/{refund_id}/apply-abnormal-refund");
+    // The first answer is lost after the platform recorded the request.
+    sim.inject_at(wxrefund_sim::Fault::DropAfterCommit, 1, &path);
+    let refund = client
+        .apply_abnormal_refund(&to_user_card(&refund_id, "AB-RT1"))
+        .expect("the retry is answered");
+    assert_eq!(refund.status, RefundStatus::Processing);
+    assert_eq!(refund.attempts, 2);
+    // The same bytes twice (encrypted once), and the platform recognised the repeat.
+    let applied = abnormal_requests(&sim);
+    assert_eq!(applied.len(), 2, "{applied:?}");
+    assert_eq!(applied[0]["verdict"], "fault:DROP_AFTER_COMMIT");
+    assert_eq!(applied[1]["verdict"], "ok");
+    assert_eq!(applied[0]["body_sha256"], applied[1]["body_sha256"]);
+    let done = client
+        .wait_for_final(
+            &RefundQuery::by_out_refund_no("AB-RT1"),
+            Duration::from_secs(15),
+        )
+        .expect("final");
+    assert_eq!(done.status, RefundStatus::Success);
+    records_about("AB-RT1");
+}

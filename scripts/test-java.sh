@@ -77,3 +77,24 @@ cat "$QS/out.txt"
 FINAL=$(grep '^final: ' "$QS/out.txt")
 grep -q '"final":true' <<<"$FINAL" && grep -q '"status":"SUCCESS"' <<<"$FINAL" \
     || { echo "quickstart: no final SUCCESS" >&2; exit 1; }
+
+# PKCS#11 from Java is configuration only: Pkcs11TokenIT, in a JVM of its own, against a
+# library built with the cargo feature pkcs11 (into target/pkcs11) and a fresh SoftHSM2
+# token (scripts/softhsm.sh; SoftHSM2 from scripts/install-deps.sh). Test PINs, in the
+# environment as pin_env says; a second token for the wrong PIN, as PKCS#11 logins are per
+# process and token.
+CARGO_TARGET_DIR=target/pkcs11 cargo build -p wxrefund --features pkcs11
+mkdir -p "$OUT/native-pkcs11"
+cp target/pkcs11/debug/libwxrefund.so "$OUT/native-pkcs11/"
+export WXREFUND_JAVA_PKCS11_PIN=java-pkcs11-pin-3318 WXREFUND_JAVA_PKCS11_WRONG_PIN=java-wrong-pin-9902
+WXREFUND_PKCS11_PIN=$WXREFUND_JAVA_PKCS11_PIN scripts/softhsm.sh "$OUT/softhsm" wxrefund-java-pin >/dev/null
+TOKENS=$(WXREFUND_PKCS11_PIN=$WXREFUND_JAVA_PKCS11_PIN scripts/softhsm.sh "$OUT/softhsm" wxrefund-java)
+eval "$TOKENS"
+export SOFTHSM2_CONF
+java -Djna.library.path="$OUT/native-pkcs11" -Dwxrefund.sim="$OUT/native/wxrefund-sim" \
+    -Dfile.encoding=UTF-8 -Djava.util.logging.config.file="$OUT/logging.properties" \
+    -Dwxrefund.pkcs11.module="$WXREFUND_PKCS11_MODULE" -Dwxrefund.pkcs11.token="$WXREFUND_PKCS11_TOKEN" \
+    -Dwxrefund.pkcs11.pinToken=wxrefund-java-pin -Dwxrefund.pkcs11.keyLabel="$WXREFUND_PKCS11_KEY_LABEL" \
+    -Dwxrefund.pkcs11.pinEnv=WXREFUND_JAVA_PKCS11_PIN -Dwxrefund.pkcs11.wrongPinEnv=WXREFUND_JAVA_PKCS11_WRONG_PIN \
+    -cp "$OUT/main:$OUT/testing:$OUT/test:$JNA:$JUNIT:$HAMCREST" \
+    org.junit.runner.JUnitCore io.wxrefund.Pkcs11TokenIT

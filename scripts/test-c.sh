@@ -84,3 +84,36 @@ echo "--- $OUT/asan/misuse_test (AddressSanitizer, UBSan)"
 "$OUT/asan/misuse_test" "$OUT/domestic.json" "$OUT/wecom.json" "$OUT/wecom-provider.json"
 echo "--- $OUT/asan/log_wait_test (AddressSanitizer, UBSan)"
 "$OUT/asan/log_wait_test" "${LOG_WAIT_ARGS[@]}"
+
+# PKCS#11 (tests/c/pkcs11_test.c): a library built with --features pkcs11 into its own target
+# directory (target/debug/libwxrefund.so, which the programs above link, stays as it is) and
+# two SoftHSM2 tokens from scripts/softhsm.sh in $OUT/softhsm (never the system's tokens).
+echo "--- PKCS#11: pkcs11_test against target/pkcs11/debug (--features pkcs11) and SoftHSM2"
+command -v softhsm2-util >/dev/null ||
+    { echo "softhsm2-util not found: run scripts/install-deps.sh (Debian's softhsm2)" >&2; exit 1; }
+CARGO_TARGET_DIR=target/pkcs11 cargo build -p wxrefund --features pkcs11
+ln -sf libwxrefund.so target/pkcs11/debug/libwxrefund.so.0
+mkdir -p "$OUT/pkcs11"
+cc "${CFLAGS[@]}" tests/c/pkcs11_test.c -Ltarget/pkcs11/debug -lwxrefund -lpthread -o "$OUT/pkcs11/pkcs11_test"
+export WXREFUND_C_PKCS11_PIN=c-test-pin-5521 WXREFUND_C_PKCS11_WRONG_PIN=c-wrong-pin-0184
+rm -rf "$OUT/softhsm"
+for token in wxrefund-test wxrefund-pin; do
+    WXREFUND_PKCS11_PIN=$WXREFUND_C_PKCS11_PIN scripts/softhsm.sh "$OUT/softhsm" "$token" >"$OUT/softhsm.env"
+done
+SOFTHSM2_CONF=$(sed -n 's/^SOFTHSM2_CONF=//p' "$OUT/softhsm.env")
+export SOFTHSM2_CONF
+start_sim pkcs11
+python3 - "$OUT/pkcs11.json" "$(sed -n 's/^WXREFUND_PKCS11_MODULE=//p' "$OUT/softhsm.env")" "$OUT/pkcs11" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+del config["private_key_pem"]
+def write(name, token, pin_env):
+    config["signer"] = {"pkcs11": {"module": sys.argv[2], "token_label": token,
+                                   "key_label": "merchant", "pin_env": pin_env}}
+    json.dump(config, open(f"{sys.argv[3]}/{name}.json", "w"))
+write("token", "wxrefund-test", "WXREFUND_C_PKCS11_PIN")
+write("wrong-pin", "wxrefund-pin", "WXREFUND_C_PKCS11_WRONG_PIN")
+write("unset-pin", "wxrefund-test", "WXREFUND_C_PKCS11_NO_SUCH_VARIABLE")
+PY
+LD_LIBRARY_PATH=$PWD/target/pkcs11/debug run "$OUT/pkcs11/pkcs11_test" "$OUT/pkcs11/token.json" \
+    "$OUT/pkcs11/wrong-pin.json" "$OUT/pkcs11/unset-pin.json" WXREFUND_C_PKCS11_PIN WXREFUND_C_PKCS11_WRONG_PIN

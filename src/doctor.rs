@@ -4,7 +4,9 @@
 //! a certificate download, and for WeCom a `gettoken`. No check result ever
 //! contains a secret: key values are described (length, whitespace), never shown.
 
-use crate::config::{Config, Family, Secret, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, WECOM_BASE_URL};
+use crate::config::{
+    Config, Family, Secret, SignerConfig, DOMESTIC_BASE_URL, GLOBAL_BASE_URL, WECOM_BASE_URL,
+};
 use crate::crypto::SigningKey;
 use crate::error::{Error, ErrorKind};
 use crate::http::{Http, RawResponse};
@@ -12,6 +14,7 @@ use crate::logging::Call;
 use crate::refund::domestic::Domestic;
 use crate::refund::global::Global;
 use crate::refund::{encode_path_segment, RefundQuery};
+use crate::signer::Signer;
 use crate::v3::{unix_now, ApiV3};
 use crate::wecom_api::WeComApi;
 use crate::Mode;
@@ -19,6 +22,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 use serde_json::{json, Value};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How one check came out.
@@ -182,7 +186,11 @@ fn configuration(config_json: &str) -> Result<(Config, Check), Check> {
 }
 
 fn run_apiv3(config: &Config, merchant_certificate_pem: Option<&[u8]>, checks: &mut Vec<Check>) {
-    let key = private_key(config, checks);
+    let key = if config.signer.is_some() {
+        signer(config, checks)
+    } else {
+        private_key(config, checks)
+    };
     checks.push(merchant_certificate(
         config,
         key.as_ref(),
@@ -270,8 +278,48 @@ fn run_apiv3(config: &Config, merchant_certificate_pem: Option<&[u8]>, checks: &
     checks.push(decrypt);
 }
 
+/// What signs the merchant's requests, as the `private_key` or `signer` check found it.
+enum MerchantKey {
+    /// `private_key_pem` / `private_key_file`.
+    Pem(Box<SigningKey>),
+    /// `signer` in the configuration (a PKCS#11 token): only its signatures are seen.
+    Signer(Arc<dyn Signer>),
+}
+
+impl MerchantKey {
+    /// Whether the certificate holds this key's public half.
+    fn matches(&self, cert: &webpki::EndEntityCert<'_>) -> bool {
+        match self {
+            // The SubjectPublicKeyInfo ends with the PKCS#1 RSAPublicKey of the key pair.
+            MerchantKey::Pem(key) => cert
+                .subject_public_key_info()
+                .as_ref()
+                .ends_with(key.public_key_der()),
+            // A key that never leaves its token: a test signature must verify.
+            MerchantKey::Signer(signer) => {
+                let message = b"wxrefund doctor: does the certificate match the signer?";
+                signer.sign(message).is_ok_and(|signature| {
+                    cert.verify_signature(
+                        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+                        message,
+                        &signature,
+                    )
+                    .is_ok()
+                })
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            MerchantKey::Pem(_) => "private key",
+            MerchantKey::Signer(_) => "signer's key",
+        }
+    }
+}
+
 /// Loads the merchant private key.
-fn private_key(config: &Config, checks: &mut Vec<Check>) -> Option<SigningKey> {
+fn private_key(config: &Config, checks: &mut Vec<Check>) -> Option<MerchantKey> {
     const NAME: &str = "private_key";
     let field = if config.private_key_file.is_some() {
         "private_key_file"
@@ -288,7 +336,7 @@ fn private_key(config: &Config, checks: &mut Vec<Check>) -> Option<SigningKey> {
                 NAME,
                 format!("{field}: an RSA private key of {bits} bits"),
             ));
-            Some(key)
+            Some(MerchantKey::Pem(Box::new(key)))
         }
         Err(error) => {
             checks.push(Check::problem(
@@ -302,8 +350,71 @@ fn private_key(config: &Config, checks: &mut Vec<Check>) -> Option<SigningKey> {
     }
 }
 
+/// Opens the signer of the configuration (a PKCS#11 token: module, token,
+/// login, key, one test signature). The PIN is never shown, only its variable.
+fn signer(config: &Config, checks: &mut Vec<Check>) -> Option<MerchantKey> {
+    const NAME: &str = "signer";
+    let Some(SignerConfig::Pkcs11(settings)) = &config.signer else {
+        return None;
+    };
+    match crate::signer::merchant_signer(config, None) {
+        Ok(signer) => {
+            let key = match (&settings.key_label, &settings.key_id) {
+                (Some(label), _) => format!("key {label:?}"),
+                (None, Some(id)) => format!("key id {id}"),
+                (None, None) => "key".to_string(),
+            };
+            let login = match &settings.pin_env {
+                Some(variable) => format!("logged in with the PIN in {variable}"),
+                None => "no login (no pin_env)".to_string(),
+            };
+            checks.push(Check::ok(
+                NAME,
+                format!(
+                    "PKCS#11 module {} loaded, token {:?} found, {login}, {key} found and \
+                     made a test signature",
+                    settings.module.display(),
+                    settings.token_label
+                ),
+            ));
+            Some(MerchantKey::Signer(signer))
+        }
+        Err(error) => {
+            let fix = match error.field.as_deref() {
+                Some("signer.pkcs11.module") => {
+                    "set signer.pkcs11.module to the path of the token's PKCS#11 module (the \
+                     vendor's .so; SoftHSM2: /usr/lib/softhsm/libsofthsm2.so)"
+                        .to_string()
+                }
+                Some("signer.pkcs11.token_label") => {
+                    "set signer.pkcs11.token_label to one of the labels above (`pkcs11-tool \
+                     --module MODULE --list-token-slots`)"
+                        .to_string()
+                }
+                Some("signer.pkcs11.pin_env") => format!(
+                    "export the token's user PIN in the environment variable {} of the \
+                     process that runs wxrefund, and check it with the token's vendor tool",
+                    settings.pin_env.as_deref().unwrap_or("named by pin_env")
+                ),
+                Some("signer.pkcs11.key_label" | "signer.pkcs11.key_id") => {
+                    "give exactly one of key_label (CKA_LABEL) and key_id (CKA_ID, hex) of the \
+                     merchant private key (`pkcs11-tool --module MODULE --login --list-objects`)"
+                        .to_string()
+                }
+                Some("signer.pkcs11") => {
+                    "use a build of wxrefund with PKCS#11 support (cargo feature `pkcs11`)"
+                        .to_string()
+                }
+                _ => "give exactly one of private_key_pem, private_key_file and signer".to_string(),
+            };
+            checks.push(Check::problem(NAME, error.message.clone(), fix));
+            None
+        }
+    }
+}
+
 /// Checks `apiclient_cert.pem` against the private key and `merchant_serial_no`.
-fn merchant_certificate(config: &Config, key: Option<&SigningKey>, pem: Option<&[u8]>) -> Check {
+fn merchant_certificate(config: &Config, key: Option<&MerchantKey>, pem: Option<&[u8]>) -> Check {
     const NAME: &str = "merchant_certificate";
     let Some(pem) = pem else {
         return Check::skipped(
@@ -315,11 +426,10 @@ fn merchant_certificate(config: &Config, key: Option<&SigningKey>, pem: Option<&
     let parsed = CertificateDer::from_pem_slice(pem).ok().and_then(|der| {
         webpki::EndEntityCert::try_from(&der).ok().map(|cert| {
             let serial = hex_upper(strip_leading_zeros(cert.serial()));
-            let spki = cert.subject_public_key_info();
-            (serial, spki.as_ref().to_vec())
+            (serial, key.map(|key| key.matches(&cert)))
         })
     });
-    let Some((serial, spki)) = parsed else {
+    let Some((serial, matches_key)) = parsed else {
         return Check::problem(
             NAME,
             "the merchant certificate is not an X.509 certificate PEM",
@@ -330,15 +440,25 @@ fn merchant_certificate(config: &Config, key: Option<&SigningKey>, pem: Option<&
     let same_serial = configured
         .trim_start_matches('0')
         .eq_ignore_ascii_case(serial.trim_start_matches('0'));
-    // The SubjectPublicKeyInfo ends with the PKCS#1 RSAPublicKey of the key pair.
-    let matches_key = key.map(|key| spki.ends_with(key.public_key_der()));
+    let key_name = key.map_or("private key", MerchantKey::name);
     if matches_key == Some(false) {
+        let fix = match key {
+            Some(MerchantKey::Signer(_)) => {
+                "name the token's key of this certificate in signer.pkcs11 (key_label or \
+                 key_id), or give the apiclient_cert.pem issued for the key in the token"
+            }
+            _ => {
+                "use the apiclient_key.pem generated together with this apiclient_cert.pem \
+                 (or apply for a new API certificate and use both new files)"
+            }
+        };
         return Check::problem(
             NAME,
-            "the certificate's public key does not match the private key: the private key \
-             belongs to another certificate",
-            "use the apiclient_key.pem generated together with this apiclient_cert.pem \
-             (or apply for a new API certificate and use both new files)",
+            format!(
+                "the certificate's public key does not match the {key_name}: the {key_name} \
+                 belongs to another certificate"
+            ),
+            fix,
         );
     }
     if !same_serial {
@@ -354,11 +474,11 @@ fn merchant_certificate(config: &Config, key: Option<&SigningKey>, pem: Option<&
     match matches_key {
         Some(_) => Check::ok(
             NAME,
-            format!("serial {serial} equals merchant_serial_no, and the certificate matches the private key"),
+            format!("serial {serial} equals merchant_serial_no, and the certificate matches the {key_name}"),
         ),
         None => Check::ok(
             NAME,
-            format!("serial {serial} equals merchant_serial_no (the private key did not load, so it was not compared)"),
+            format!("serial {serial} equals merchant_serial_no (the {key_name} did not load, so it was not compared)"),
         ),
     }
 }
@@ -1106,5 +1226,34 @@ mod tests {
             checks[0]
         );
         assert!(has_problem(&checks));
+    }
+
+    #[test]
+    fn a_signer_in_the_configuration_is_checked_instead_of_a_private_key() {
+        let mut config =
+            Config::domestic("1900000100", "AB", "", "0123456789abcdef0123456789abcdef");
+        config.private_key_pem = None;
+        config.signer = Some(SignerConfig::Pkcs11(crate::config::Pkcs11Config {
+            module: "/nonexistent/libpkcs11.so".into(),
+            token_label: "token".into(),
+            key_label: Some("merchant".into()),
+            key_id: None,
+            pin_env: Some("WXREFUND_DOCTOR_UNIT_NO_SUCH_PIN".into()),
+        }));
+        let mut checks = Vec::new();
+        assert!(signer(&config, &mut checks).is_none());
+        assert_eq!(checks.len(), 1);
+        assert_eq!(
+            (checks[0].name, checks[0].outcome),
+            ("signer", Outcome::Problem)
+        );
+        let fix = checks[0].fix.as_deref().unwrap_or("");
+        // With the feature the PIN variable is read first; without it the build is named.
+        let expected = if cfg!(feature = "pkcs11") {
+            "WXREFUND_DOCTOR_UNIT_NO_SUCH_PIN"
+        } else {
+            "cargo feature `pkcs11`"
+        };
+        assert!(fix.contains(expected), "{:?}", checks[0]);
     }
 }

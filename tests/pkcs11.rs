@@ -287,3 +287,86 @@ fn a_private_key_and_a_signer_together_are_refused() {
     });
     assert!(error.message.contains("exactly one"), "{error}");
 }
+
+/// All of a doctor run's text, to look for a PIN in it.
+fn doctor_text(checks: &[wxrefund::doctor::Check]) -> String {
+    checks
+        .iter()
+        .map(|check| check.to_json().to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn check<'a>(checks: &'a [wxrefund::doctor::Check], name: &str) -> &'a wxrefund::doctor::Check {
+    checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check in {}", doctor_text(checks)))
+}
+
+#[test]
+fn doctor_checks_the_token_and_the_certificate_against_it() {
+    use wxrefund::doctor::Outcome;
+    let sim = sim();
+    let merchant_cert = include_bytes!("../sim/keys/merchant_cert.pem");
+    let checks = wxrefund::doctor::run(&token_config(&sim, |_| {}), Some(merchant_cert));
+    let text = doctor_text(&checks);
+    assert!(!text.contains(PIN), "{text}");
+    assert!(
+        checks.iter().all(|check| check.name != "private_key"),
+        "{text}"
+    );
+    let signer = check(&checks, "signer");
+    assert_eq!(signer.outcome, Outcome::Ok, "{text}");
+    assert!(
+        signer.detail.contains(TOKEN) && signer.detail.contains(PIN_VARIABLE),
+        "{text}"
+    );
+    let certificate = check(&checks, "merchant_certificate");
+    assert_eq!(certificate.outcome, Outcome::Ok, "{text}");
+    assert!(
+        certificate.detail.contains("matches the signer's key"),
+        "{text}"
+    );
+    assert_eq!(
+        check(&checks, "signed_request").outcome,
+        Outcome::Ok,
+        "{text}"
+    );
+
+    // Another key's certificate: the token's test signature does not verify with it.
+    let platform_cert = include_bytes!("../sim/keys/platform_cert.pem");
+    let checks = wxrefund::doctor::run(&token_config(&sim, |_| {}), Some(platform_cert));
+    let certificate = check(&checks, "merchant_certificate");
+    assert_eq!(certificate.outcome, Outcome::Problem);
+    assert!(
+        certificate
+            .detail
+            .contains("does not match the signer's key"),
+        "{}",
+        doctor_text(&checks)
+    );
+}
+
+#[test]
+fn doctor_names_the_signer_problem_never_the_pin() {
+    use wxrefund::doctor::Outcome;
+    let sim = sim();
+    let config = token_config(&sim, |c| {
+        pkcs11_field(c, "token_label", json!(PIN_TOKEN));
+        pkcs11_field(c, "pin_env", json!(WRONG_PIN_VARIABLE));
+    });
+    let checks = wxrefund::doctor::run(&config, None);
+    let text = doctor_text(&checks);
+    assert!(!text.contains(PIN) && !text.contains(WRONG_PIN), "{text}");
+    let signer = check(&checks, "signer");
+    assert_eq!(signer.outcome, Outcome::Problem, "{text}");
+    assert!(signer.detail.contains("incorrect PIN"), "{text}");
+    assert!(
+        signer
+            .fix
+            .as_deref()
+            .is_some_and(|fix| fix.contains(WRONG_PIN_VARIABLE)),
+        "{text}"
+    );
+}

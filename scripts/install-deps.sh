@@ -14,7 +14,7 @@ command -v softhsm2-util >/dev/null || missing+=(softhsm2)
 if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -qq
+    $SUDO apt-get update -qq || echo "install-deps: apt-get update failed" >&2
     if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; then
         echo "install-deps: apt-get could not install all of: ${missing[*]}" >&2
     fi

@@ -113,7 +113,6 @@ impl SigningKey {
     pub(crate) fn public_key_bits(&self) -> usize {
         self.pair.public().modulus_len().saturating_mul(8)
     }
-
 }
 
 fn encryption_failed(field: &str) -> Error {

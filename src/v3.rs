@@ -3,10 +3,10 @@
 
 use crate::config::{Config, SerialPreference};
 use crate::crypto::{aead_decrypt, random_alphanumeric, EncryptedResource, VerifyingKey};
-use crate::signer::{self, Signer};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{platform_code, Http, RawResponse, Retries, TransportError};
 use crate::logging::{self, Call, Decision};
+use crate::signer::{self, Signer};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use serde_json::{Map, Value};

@@ -17,7 +17,8 @@ pub type wxrefund_sign_fn = Option<
 >;
 
 pub(super) struct CallbackSigner {
-    callback: unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, usize, *mut usize) -> c_int,
+    callback:
+        unsafe extern "C" fn(*mut c_void, *const u8, usize, *mut u8, usize, *mut usize) -> c_int,
     /// The host's pointer, kept as an address: the host promises it may be
     /// used from any thread, at once.
     user_data: usize,

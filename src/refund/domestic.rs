@@ -9,8 +9,8 @@ use crate::error::{Error, Result};
 use crate::logging::Call;
 use crate::signer::Signer;
 use crate::v3::ApiV3;
-use std::sync::Arc;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Apply for a refund: the body of `POST /v3/refund/domestic/refunds`, with
 /// WeChat's field names. Unknown fields are rejected.
@@ -187,7 +187,9 @@ impl AbnormalRefundRequest {
         if let Some(bank_type) = &self.bank_type {
             if bank_type.is_empty()
                 || bank_type.len() > 16
-                || !bank_type.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+                || !bank_type
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_')
             {
                 return Err(Error::invalid_field(
                     "bank_type",
@@ -313,7 +315,13 @@ impl Domestic {
     /// `signer`: the host's signer, instead of a key in the configuration.
     pub(crate) fn new(config: &Config, signer: Option<Arc<dyn Signer>>) -> Result<Domestic> {
         Ok(Domestic {
-            api: ApiV3::new(config, DOMESTIC_BASE_URL, "/v3/certificates", FAMILY, signer)?,
+            api: ApiV3::new(
+                config,
+                DOMESTIC_BASE_URL,
+                "/v3/certificates",
+                FAMILY,
+                signer,
+            )?,
             mode: config.mode,
             default_sub_mchid: config.sub_mchid.clone(),
         })

@@ -11,8 +11,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::logging::Call;
 use crate::signer::Signer;
 use crate::v3::ApiV3;
-use std::sync::Arc;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Apply for a Global refund: the body of `POST /v3/global/refunds` with
 /// WeChat's field names. The merchant identity (`mchid`/`appid`, or

@@ -21,7 +21,8 @@ const PIN: &str = "pkcs11-test-pin-48213";
 const WRONG_PIN_VARIABLE: &str = "WXREFUND_TEST_PKCS11_WRONG_PIN";
 const WRONG_PIN: &str = "not-the-pin-90517";
 /// The token the refunds use, and one nobody logs in to (login is per process
-/// and token: a wrong PIN is only noticed on a token not yet logged in).
+/// and token: on a token already unlocked the library compares the PIN with
+/// the one that unlocked it; on a fresh one the token itself refuses it).
 const TOKEN: &str = "wxrefund-test";
 const PIN_TOKEN: &str = "wxrefund-pin";
 const KEY_LABEL: &str = "merchant";
@@ -204,6 +205,20 @@ fn wrong_pin_is_refused_naming_the_variable() {
     });
     assert!(error.message.contains("incorrect PIN"), "{error}");
     assert!(error.message.contains(WRONG_PIN_VARIABLE), "{error}");
+}
+
+#[test]
+fn a_wrong_pin_on_a_token_this_process_already_unlocked_is_refused_too() {
+    let sim = sim();
+    // The token is logged in for the whole process after this client.
+    let good = Client::from_json(&token_config(&sim, |_| {})).unwrap();
+    let error = config_error(&sim, "signer.pkcs11.pin_env", |c| {
+        pkcs11_field(c, "pin_env", json!(WRONG_PIN_VARIABLE));
+    });
+    assert!(error.message.contains("incorrect PIN"), "{error}");
+    // The right PIN is still accepted, and the first client still signs.
+    Client::from_json(&token_config(&sim, |_| {})).unwrap();
+    good.create_refund(&request("PK-RELOGIN-1", 1)).unwrap();
 }
 
 #[test]

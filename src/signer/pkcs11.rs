@@ -117,9 +117,21 @@ impl Pkcs11Signer {
         if let Some(pin) = &self.pin {
             let variable = self.settings.pin_env.as_deref().unwrap_or("");
             match session.login(UserType::User, Some(pin)) {
-                // Login is per application: another client of this process
-                // (or a session we lost) already logged in to this token.
-                Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+                Ok(()) => remember_login(&self.settings, pin),
+                // Login is per application: another client of this process (or
+                // a session we lost) already logged in to this token, so the
+                // token no longer checks a PIN; compare with the one it took.
+                Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {
+                    if !same_pin_as_login(&self.settings, pin) {
+                        return Err(error(
+                            "signer.pkcs11.pin_env",
+                            format!(
+                                "incorrect PIN: the PIN in the environment variable {variable} \
+                                 is not the one that unlocked this token in this process"
+                            ),
+                        ));
+                    }
+                }
                 Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
                     return Err(error(
                         "signer.pkcs11.pin_env",
@@ -359,6 +371,61 @@ fn read_pin(settings: &Pkcs11Config) -> Result<Option<AuthPin>> {
             ))
         }
     }
+}
+
+/// A salted digest of the PIN that logged in to each token of this process
+/// (by module and token label): a PKCS#11 login holds for the whole
+/// process, so a later client's PIN is checked against it. Never the PIN.
+fn logins() -> MutexGuard<'static, Logins> {
+    static LOGINS: OnceLock<Mutex<Logins>> = OnceLock::new();
+    LOGINS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// PIN digests by (module, token label).
+type Logins = HashMap<(PathBuf, String), [u8; 32]>;
+
+/// SHA-256 of a per-process random salt and the PIN.
+fn pin_digest(pin: &AuthPin) -> [u8; 32] {
+    use ring::rand::SecureRandom;
+    use secrecy::ExposeSecret;
+    static SALT: OnceLock<[u8; 32]> = OnceLock::new();
+    let salt = SALT.get_or_init(|| {
+        let mut salt = [0u8; 32];
+        // A failed CSPRNG leaves a zero salt: the digest still never leaves the process.
+        let _ = ring::rand::SystemRandom::new().fill(&mut salt);
+        salt
+    });
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(salt);
+    context.update(pin.expose_secret().as_bytes());
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(context.finish().as_ref());
+    digest
+}
+
+fn token_key(settings: &Pkcs11Config) -> (PathBuf, String) {
+    let module = settings
+        .module
+        .canonicalize()
+        .unwrap_or_else(|_| settings.module.clone());
+    (module, settings.token_label.clone())
+}
+
+/// Remembers that `pin` unlocked the token of `settings`.
+fn remember_login(settings: &Pkcs11Config, pin: &AuthPin) {
+    logins().insert(token_key(settings), pin_digest(pin));
+}
+
+/// Whether `pin` is the one that unlocked the token of `settings` in this
+/// process. A token unlocked by the host itself, outside this library, is
+/// taken as it is (there is no PIN to compare with).
+fn same_pin_as_login(settings: &Pkcs11Config, pin: &AuthPin) -> bool {
+    logins()
+        .get(&token_key(settings))
+        .is_none_or(|digest| *digest == pin_digest(pin))
 }
 
 /// The module at `path`, loaded and initialized once per process: PKCS#11

@@ -19,6 +19,7 @@
 # CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER and CC_aarch64_unknown_linux_gnu.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/targets.sh
 
 DEPS_ONLY=0
 TARGETS=()
@@ -129,9 +130,9 @@ status=0
 if ((DEPS_ONLY == 0)); then
     for target in "${TARGETS[@]}"; do
         [ -n "${SKIPPED[$target]:-}" ] && continue
-        step "cargo build --release -p wxrefund --target $target"
+        step "cargo build --release -p wxrefund --features $SHIPPED_FEATURES --target $target"
         start=$SECONDS
-        if cargo build --release -p wxrefund --target "$target"; then
+        if cargo build --release -p wxrefund --features "$SHIPPED_FEATURES" --target "$target"; then
             BUILT[$target]="$((SECONDS - start)) s"
         else
             echo "cross.sh: the build for $target failed with its tools present" >&2

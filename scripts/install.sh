@@ -52,7 +52,8 @@ VERSION=$(sed -n 's/^version = "\([^"]*\)"$/\1/p' Cargo.toml | head -1)
 IFS=. read -r VERSION_MAJOR VERSION_MINOR _ <<<"$VERSION"
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
-CARGO_ARGS=(build --release -p wxrefund)
+source "$ROOT/scripts/targets.sh"
+CARGO_ARGS=(build --release -p wxrefund --features "$SHIPPED_FEATURES")
 if [ -n "$TARGET" ]; then
     rustc --print target-list | grep -qx "$TARGET" || fail "unknown target '$TARGET' (rustc --print target-list)"
     if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$TARGET/lib" ]; then

@@ -1,5 +1,11 @@
 # Sourced by the packaging scripts: what they need to know about each Linux target.
 
+# The cargo features of every shipped library (tarballs, jar; the wheels take theirs from
+# bindings/python/pyproject.toml): PKCS#11 signing (README "Keys that never leave the
+# hardware"), about 130 KB of the stripped library, for terminals' secure elements and
+# back offices' HSMs alike. One list, so that no build flips the library's features.
+SHIPPED_FEATURES=pkcs11
+
 # platform_name TRIPLE: the tarball's platform name (fails for an unknown target).
 platform_name() {
     case $1 in

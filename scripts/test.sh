@@ -15,6 +15,8 @@ cargo fmt --all -- --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+# With PKCS#11, in its own target dir (the shipped libraries' features: scripts/targets.sh).
+CARGO_TARGET_DIR=target/pkcs11 cargo clippy --workspace --all-targets --features wxrefund/pkcs11,wxrefund-cli/pkcs11 -- -D warnings
 
 step "supply chain (deny.toml)"
 bash scripts/supply-chain.sh
@@ -29,6 +31,9 @@ bash packaging/check-rust-dependent.sh
 
 step "Rust unit and integration tests"
 cargo test --workspace
+
+step "PKCS#11 signing through SoftHSM2 (feature pkcs11)"
+CARGO_TARGET_DIR=target/pkcs11 cargo test -p wxrefund --features pkcs11 --lib --test pkcs11
 
 step "simulator control API against its OpenAPI document (schemathesis)"
 bash scripts/test-sim-api.sh
@@ -46,7 +51,7 @@ step "Java binding"
 bash scripts/test-java.sh
 
 step "Python module"
-CARGO_TARGET_DIR=target/python cargo clippy --features python --lib -- -D warnings
+CARGO_TARGET_DIR=target/python cargo clippy --features python,pkcs11 --lib -- -D warnings
 bash scripts/test-python.sh
 
 step "packages: every artifact into dist/ (scripts/dist.sh)"

@@ -125,8 +125,10 @@ run_tests() { # LABEL PYTHON WHEEL [SHIPPED: 1 when the wheel ships wxrefund-sim
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pytest==$pytest_version"
     # The wheel itself from no index: it needs nothing else to install.
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-index "$wheel"
+    # WXREFUND_SOFTHSM: the wheels carry PKCS#11 (pyproject.toml): sign with a SoftHSM2 token.
     (cd "$TMP/tests" && env -u PYTHONPATH -u VIRTUAL_ENV PYTHONNOUSERSITE=1 \
         WXREFUND_SIM="$SIM" WXREFUND_EXPECT_INSTALLED=1 \
+        WXREFUND_SOFTHSM="$ROOT/scripts/softhsm.sh" \
         "$venv/bin/python" -m pytest -q -p no:cacheprovider .)
     if [ "$shipped" = 1 ]; then
         # wxrefund.testing again, without WXREFUND_SIM: it must find the simulator the wheel
@@ -190,8 +192,10 @@ test_aarch64() { # WHEEL
         --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --only-binary :all:)
     PIP_ROOT_USER_ACTION=ignore "${pip[@]}" "pytest==$PYTEST_VERSION"
     PIP_ROOT_USER_ACTION=ignore "${pip[@]}" --no-index --no-deps "$wheel"
+    # WXREFUND_TEST_PYTHON: how a test starts this interpreter again (no binfmt here).
     (cd "$TMP/tests" && env -u VIRTUAL_ENV PYTHONPATH="$site" PYTHONNOUSERSITE=1 \
         WXREFUND_SIM="$SIM" WXREFUND_EXPECT_INSTALLED="$site" \
+        WXREFUND_TEST_PYTHON="${python[*]}" \
         "${python[@]}" -m pytest -q -p no:cacheprovider .)
 }
 

@@ -122,6 +122,32 @@ fn run(config: &Value, args: &[&str]) -> Run {
 }
 
 /// A simulator whose refunds stay PROCESSING until settled by the test.
+/// `wxrefund refund create` by flags: 100 fen of a 10000 fen order, plus `extra` flags.
+fn create(
+    config: &Value,
+    file: &str,
+    out_trade_no: &str,
+    out_refund_no: &str,
+    extra: &[&str],
+) -> Run {
+    let mut args = vec![
+        "refund",
+        "create",
+        "--config",
+        file,
+        "--out-trade-no",
+        out_trade_no,
+        "--out-refund-no",
+        out_refund_no,
+        "--refund",
+        "100",
+        "--total",
+        "10000",
+    ];
+    args.extend_from_slice(extra);
+    run(config, &args)
+}
+
 fn slow_sim() -> Simulator {
     Simulator::start(SimOptions {
         settle_after: Duration::from_secs(3600),
@@ -191,24 +217,12 @@ fn create_by_flags_file_and_stdin_then_query_and_errors() {
     let dir = Dir::new();
     let file = config_file(&dir, &config);
 
-    let by_flags = run(
+    let by_flags = create(
         &config,
-        &[
-            "refund",
-            "create",
-            "--config",
-            &file,
-            "--out-trade-no",
-            "T20261122000001",
-            "--out-refund-no",
-            "CLI-FLAGS-1",
-            "--refund",
-            "100",
-            "--total",
-            "10000",
-            "--reason",
-            "test",
-        ],
+        &file,
+        "T20261122000001",
+        "CLI-FLAGS-1",
+        &["--reason", "test"],
     );
     assert_eq!(by_flags.code, 0, "{}", by_flags.stderr);
     assert!(by_flags.stdout.contains("status:"), "{}", by_flags.stdout);
@@ -346,23 +360,7 @@ fn wait_reaches_success_after_settlement_and_times_out_with_16() {
     let config = sim.client_config();
     let dir = Dir::new();
     let file = config_file(&dir, &config);
-    let created = run(
-        &config,
-        &[
-            "refund",
-            "create",
-            "--config",
-            &file,
-            "--out-trade-no",
-            "T20261122000001",
-            "--out-refund-no",
-            "CLI-WAIT-1",
-            "--refund",
-            "100",
-            "--total",
-            "10000",
-        ],
-    );
+    let created = create(&config, &file, "T20261122000001", "CLI-WAIT-1", &[]);
     assert_eq!(created.code, 0, "{}", created.stderr);
 
     let timed_out = run(
@@ -437,24 +435,12 @@ fn notification_parse_of_a_saved_apiv3_notification() {
     let config = sim.client_config();
     let dir = Dir::new();
     let file = config_file(&dir, &config);
-    let created = run(
+    let created = create(
         &config,
-        &[
-            "refund",
-            "create",
-            "--config",
-            &file,
-            "--out-trade-no",
-            "T20261122000001",
-            "--out-refund-no",
-            "CLI-NOTIFY-1",
-            "--refund",
-            "100",
-            "--total",
-            "10000",
-            "--notify-url",
-            &hook.url,
-        ],
+        &file,
+        "T20261122000001",
+        "CLI-NOTIFY-1",
+        &["--notify-url", &hook.url],
     );
     assert_eq!(created.code, 0, "{}", created.stderr);
     let received = hook.wait_for("a notification", |r| !r.is_empty());
@@ -546,23 +532,7 @@ fn notification_parse_of_a_wecom_callback() {
     let config = sim.wecom_client_config();
     let dir = Dir::new();
     let file = config_file(&dir, &config);
-    let created = run(
-        &config,
-        &[
-            "refund",
-            "create",
-            "--config",
-            &file,
-            "--out-trade-no",
-            "W20261122000001",
-            "--out-refund-no",
-            "CLI-WECOM-1",
-            "--refund",
-            "100",
-            "--total",
-            "10000",
-        ],
-    );
+    let created = create(&config, &file, "W20261122000001", "CLI-WECOM-1", &[]);
     assert_eq!(created.code, 0, "{}", created.stderr);
     let received = hook.wait_for("a callback", |r| !r.is_empty());
     let params: serde_json::Map<String, Value> = received[0]

@@ -19,6 +19,7 @@
 
 #include "../c/sim_http.h"
 #include "wxrefund.hpp"
+#include "test_util.hpp"
 
 using wxrefund::Client;
 using wxrefund::Error;
@@ -27,24 +28,10 @@ using wxrefund::Refund;
 
 namespace {
 
-std::atomic<int> checks{0};
-std::atomic<int> failures{0};
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        checks++;                                                                      \
-        if (!(cond)) {                                                                 \
-            failures++;                                                                \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-        }                                                                              \
-    } while (0)
+using test_util::contains;
 
 const std::string kAccount = "6222020200098765432";
 const std::string kName = "王小明";
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
 
 bool has_details(const std::string& text) { return contains(text, kAccount) || contains(text, kName); }
 
@@ -225,9 +212,8 @@ int main(int argc, char** argv) {
         CHECK(!has_details(records));
         CHECK(!contains(records, "user_received_account"));
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << "unexpected exception: " << e.what() << "\n";
     }
-    std::cout << checks - failures << " passed, " << failures << " failed\n";
-    return failures == 0 ? 0 : 1;
+    return test_util::finish();
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "wxrefund.hpp"
+#include "test_util.hpp"
 
 using wxrefund::Client;
 using wxrefund::Error;
@@ -28,29 +29,15 @@ using wxrefund::Refund;
 
 namespace {
 
-std::atomic<int> checks{0};
-std::atomic<int> failures{0};
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        checks++;                                                                            \
-        if (!(cond)) {                                                                       \
-            failures++;                                                                      \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n";       \
-        }                                                                                    \
-    } while (0)
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+using test_util::contains;
 
 /// Runs `call`, which must throw an Error with `want` whose JSON contains `needle`.
 template <class Call>
 void expect_error(int line, wxrefund_status want, const std::string& needle, Call&& call) {
-    checks++;
+    test_util::checks++;
     try {
         call();
-        failures++;
+        test_util::failures++;
         std::cerr << __FILE__ << ":" << line << ": no exception, want " << wxrefund_status_name(want) << "\n";
     } catch (const Error& e) {
         const std::string name = wxrefund_status_name(want);
@@ -58,12 +45,12 @@ void expect_error(int line, wxrefund_status want, const std::string& needle, Cal
                   contains(e.json(), "\"status\":\"" + name + "\"") && contains(e.json(), needle) &&
                   std::string(e.what()).rfind(name + ": {", 0) == 0;
         if (!ok) {
-            failures++;
+            test_util::failures++;
             std::cerr << __FILE__ << ":" << line << ": want " << name << " with " << needle << ", got "
                       << e.what() << "\n";
         }
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << __FILE__ << ":" << line << ": not a wxrefund::Error: " << e.what() << "\n";
     }
 }
@@ -103,14 +90,14 @@ Refund query_until_final(const Client& client, const std::string& query) {
 
 /// Json::parse must throw JsonError for `text`; returns the offset it reported.
 std::size_t expect_invalid(int line, std::string_view text, std::size_t max_depth = Json::kDefaultMaxDepth) {
-    checks++;
+    test_util::checks++;
     try {
         Json value = Json::parse(text, max_depth);
-        failures++;
+        test_util::failures++;
         std::cerr << __FILE__ << ":" << line << ": parsed invalid JSON: " << std::string(text.substr(0, 60)) << "\n";
     } catch (const JsonError& e) {
         if (e.offset() == JsonError::npos || e.offset() > text.size()) {
-            failures++;
+            test_util::failures++;
             std::cerr << __FILE__ << ":" << line << ": bad offset in: " << e.what() << "\n";
         }
         return e.offset();
@@ -122,14 +109,14 @@ std::size_t expect_invalid(int line, std::string_view text, std::size_t max_dept
 /// Runs `call`, which must throw JsonError for a type error (offset npos).
 template <class Call>
 void expect_type_error(int line, Call&& call) {
-    checks++;
+    test_util::checks++;
     try {
         call();
-        failures++;
+        test_util::failures++;
         std::cerr << __FILE__ << ":" << line << ": no JsonError\n";
     } catch (const JsonError& e) {
         if (e.offset() != JsonError::npos) {
-            failures++;
+            test_util::failures++;
             std::cerr << __FILE__ << ":" << line << ": a type error with an offset: " << e.what() << "\n";
         }
     }
@@ -314,17 +301,17 @@ void test_refund_type() {
     CHECK(refund.field("amount")["refund"].as_int64() == 100);
     Refund bare(Json::parse("{}"));  // nothing normalized: empty answers, no throw
     CHECK(bare.status().empty() && !bare.is_final() && bare.refund_id().empty() && bare.out_refund_no().empty());
-    checks++;
+    test_util::checks++;
     try {
         Refund not_object(std::string_view("[1]"));
-        failures++;
+        test_util::failures++;
         std::cerr << "Refund accepted an array\n";
     } catch (const JsonError&) {
     }
-    checks++;
+    test_util::checks++;
     try {
         Refund broken(std::string_view("{\"wxrefund\":"));
-        failures++;
+        test_util::failures++;
         std::cerr << "Refund accepted broken JSON\n";
     } catch (const JsonError&) {
     }
@@ -439,10 +426,10 @@ void test_request_errors(const Client& client) {
     EXPECT_ERROR(WXREFUND_STATUS_INVALID_ARGUMENT, "query_json contains a NUL byte",
                  client.query_refund(std::string("{\"out_refund_no\":\"R1\"}\0x", 24)));
     // A notification without its signature headers: an Error carrying the reply to send.
-    checks++;
+    test_util::checks++;
     try {
         client.parse_notification("{}", std::string_view("{\"id\":\"x\"}\0tail", 15));
-        failures++;
+        test_util::failures++;
         std::cerr << "parse_notification accepted an unsigned notification\n";
     } catch (const Error& e) {
         bool ok = (e.status() == WXREFUND_STATUS_VERIFICATION_FAILED ||
@@ -450,7 +437,7 @@ void test_request_errors(const Client& client) {
                   contains(e.json(), "\"reply\":{") && e.reply() && e.reply()->http_status >= 400 &&
                   !e.reply()->body.empty();
         if (!ok) {
-            failures++;
+            test_util::failures++;
             std::cerr << "parse_notification: " << e.what() << "\n";
         }
     }
@@ -631,9 +618,8 @@ int main(int argc, char** argv) {
         test_global(global);
         test_wecom_provider(wecom_provider, token);
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << "unexpected exception: " << e.what() << "\n";
     }
-    std::cout << (checks - failures) << " passed, " << failures << " failed" << std::endl;
-    return failures == 0 ? 0 : 1;
+    return test_util::finish();
 }

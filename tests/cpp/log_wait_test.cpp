@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "wxrefund.hpp"
+#include "test_util.hpp"
 #include "../c/sim_http.h"
 
 using wxrefund::Client;
@@ -30,21 +31,7 @@ using wxrefund::Refund;
 
 namespace {
 
-std::atomic<int> checks{0};
-std::atomic<int> failures{0};
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        checks++;                                                                      \
-        if (!(cond)) {                                                                 \
-            failures++;                                                                \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-        }                                                                              \
-    } while (0)
-
-bool contains(std::string_view haystack, std::string_view needle) {
-    return haystack.find(needle) != std::string_view::npos;
-}
+using test_util::contains;
 
 /// One record as the handler saw it.
 struct Record {
@@ -370,10 +357,9 @@ int main(int argc, char** argv) {
         check_no_secrets(log, config);
         test_handler_rules(client, log, settled);
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << "unexpected exception: " << e.what() << "\n";
     }
     wxrefund::clear_log_callback();
-    std::cout << checks - failures << " passed, " << failures << " failed\n";
-    return failures == 0 ? 0 : 1;
+    return test_util::finish();
 }

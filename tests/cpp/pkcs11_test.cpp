@@ -15,24 +15,13 @@
 #include <string>
 
 #include "wxrefund.hpp"
+#include "test_util.hpp"
 
 using wxrefund::Client;
 using wxrefund::Error;
 using wxrefund::Refund;
 
 namespace {
-
-int checks = 0;
-int failures = 0;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        checks++;                                                                      \
-        if (!(cond)) {                                                                 \
-            failures++;                                                                \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-        }                                                                              \
-    } while (0)
 
 std::string read_file(const char* path) {
     std::ifstream file(path, std::ios::binary);
@@ -87,9 +76,8 @@ int main(int argc, char** argv) {
         expect_config_error(read_file(argv[2]), "signer.pkcs11.pin_env", pins);
         expect_config_error(read_file(argv[3]), "signer.pkcs11.key_label", pins);
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << "unexpected exception: " << e.what() << "\n";
     }
-    std::cout << checks - failures << " passed, " << failures << " failed\n";
-    return failures == 0 ? 0 : 1;
+    return test_util::finish();
 }

@@ -25,6 +25,7 @@
 
 #include "../c/sim_http.h"
 #include "wxrefund.hpp"
+#include "test_util.hpp"
 
 using wxrefund::Client;
 using wxrefund::Error;
@@ -32,21 +33,7 @@ using wxrefund::Refund;
 
 namespace {
 
-std::atomic<int> checks{0};
-std::atomic<int> failures{0};
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        checks++;                                                                      \
-        if (!(cond)) {                                                                 \
-            failures++;                                                                \
-            std::cerr << __FILE__ << ":" << __LINE__ << ": check failed: " #cond "\n"; \
-        }                                                                              \
-    } while (0)
-
-bool contains(const std::string& haystack, const std::string& needle) {
-    return haystack.find(needle) != std::string::npos;
-}
+using test_util::contains;
 
 std::string read_file(const char* path) {
     std::ifstream file(path, std::ios::binary);
@@ -101,14 +88,14 @@ std::string by_no(const std::string& no) { return R"({"out_refund_no":")" + no +
 /// Runs `call`, which must throw an Error with `want` whose JSON contains `needle`.
 template <class Call>
 void expect_error(int line, wxrefund_status want, const std::string& needle, Call&& call) {
-    checks++;
+    test_util::checks++;
     try {
         call();
-        failures++;
+        test_util::failures++;
         std::cerr << __FILE__ << ":" << line << ": no exception, want " << wxrefund_status_name(want) << "\n";
     } catch (const Error& e) {
         if (e.status() != want || !contains(e.json(), needle)) {
-            failures++;
+            test_util::failures++;
             std::cerr << __FILE__ << ":" << line << ": want " << wxrefund_status_name(want) << " with " << needle
                       << ", got " << e.what() << "\n";
         }
@@ -261,9 +248,8 @@ int main(int argc, char** argv) {
         test_threads(keyless, argv[2]);
         test_failures(keyless, argv[2], port);
     } catch (const std::exception& e) {
-        failures++;
+        test_util::failures++;
         std::cerr << "unexpected exception: " << e.what() << "\n";
     }
-    std::cout << checks - failures << " passed, " << failures << " failed\n";
-    return failures == 0 ? 0 : 1;
+    return test_util::finish();
 }

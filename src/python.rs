@@ -91,27 +91,43 @@ fn detached<T: Send>(py: Python<'_>, call: impl FnOnce() -> Result<T> + Send) ->
     let result = py.detach(|| {
         let result =
             catch_unwind(AssertUnwindSafe(call)).unwrap_or_else(|p| Err(Error::from_panic(p)));
-        park_if_exiting();
+        take_gil_back_or_park();
         result
     });
+    gil_taken_back();
     result.map_err(|error| raise(py, &error))
 }
 
 /// The thread that ran `_at_exit`: from then on the interpreter finalizes.
 static EXITING: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
 
-/// Once the interpreter exits, a (daemon) thread coming back from the library must not take
-/// the GIL again: CPython ends such a thread with `pthread_exit` while it waits for the GIL,
-/// inside Rust frames, which crashes the process. It stays parked until the process ends.
-fn park_if_exiting() {
+/// Threads between leaving the library and holding the GIL again.
+static RETURNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Called without the GIL, just before taking it back. Once the interpreter exits, a
+/// (daemon) thread must not take the GIL again: CPython ends a thread that waits for it
+/// during finalization with `pthread_exit`, inside Rust frames, which crashes the process.
+/// Such a thread stays parked until the process ends. Otherwise it counts as returning
+/// (until [`gil_taken_back`]), and `_at_exit` lets every returning thread through before
+/// finalization begins. (The counter goes up before the check, and `_at_exit` sets
+/// `EXITING` before it reads the counter: one of the two always sees the other.)
+fn take_gil_back_or_park() {
+    use std::sync::atomic::Ordering::SeqCst;
+    RETURNING.fetch_add(1, SeqCst);
     if EXITING
         .get()
         .is_some_and(|exiting| *exiting != std::thread::current().id())
     {
+        RETURNING.fetch_sub(1, SeqCst);
         loop {
             std::thread::park();
         }
     }
+}
+
+/// Called with the GIL held again, after [`take_gil_back_or_park`].
+fn gil_taken_back() {
+    RETURNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 fn invalid_argument(field: Option<&str>, message: String) -> Error {
@@ -333,26 +349,29 @@ fn provider_error(message: String) -> Error {
 
 impl PyTokenProvider {
     fn call(&self, rejected: Option<&str>) -> Result<Secret> {
-        park_if_exiting();
-        Python::attach(|py| match self.callable.bind(py).call1((rejected,)) {
-            Ok(token) => match token.extract::<String>() {
-                Ok(token) if token.is_empty() => Err(provider_error(
-                    "the access token provider returned an empty token".into(),
-                )),
-                Ok(token) => Ok(Secret::new(token)),
-                Err(_) => Err(provider_error(format!(
-                    "the access token provider returned a {}, not a str",
-                    type_name(&token)
-                ))),
-            },
-            Err(exception) => {
-                // The message may quote a token: keep it out of ours, chain the
-                // exception itself instead.
-                let name = exception_name(py, &exception);
-                CALLBACK_EXCEPTION.with(|slot| *slot.borrow_mut() = Some(exception));
-                Err(provider_error(format!(
-                    "the access token provider raised {name} (see __cause__)"
-                )))
+        take_gil_back_or_park();
+        Python::attach(|py| {
+            gil_taken_back();
+            match self.callable.bind(py).call1((rejected,)) {
+                Ok(token) => match token.extract::<String>() {
+                    Ok(token) if token.is_empty() => Err(provider_error(
+                        "the access token provider returned an empty token".into(),
+                    )),
+                    Ok(token) => Ok(Secret::new(token)),
+                    Err(_) => Err(provider_error(format!(
+                        "the access token provider returned a {}, not a str",
+                        type_name(&token)
+                    ))),
+                },
+                Err(exception) => {
+                    // The message may quote a token: keep it out of ours, chain the
+                    // exception itself instead.
+                    let name = exception_name(py, &exception);
+                    CALLBACK_EXCEPTION.with(|slot| *slot.borrow_mut() = Some(exception));
+                    Err(provider_error(format!(
+                        "the access token provider raised {name} (see __cause__)"
+                    )))
+                }
             }
         })
     }
@@ -399,8 +418,9 @@ impl PySigner {
     }
 
     fn call(&self, message: &[u8]) -> Result<Vec<u8>> {
-        park_if_exiting();
+        take_gil_back_or_park();
         Python::attach(|py| {
+            gil_taken_back();
             let message = PyBytes::new(py, message);
             match self.callable.bind(py).call1((message,)) {
                 Ok(signature) => {
@@ -955,15 +975,26 @@ fn caller(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Bound<'_, PyAny>, Bound
 
 /// Runs at interpreter exit (`atexit`), before finalization, when only daemon threads are
 /// left: stops forwarding records to Python once the sinks running now have returned, and
-/// parks every other thread that comes back from the library (see [`park_if_exiting`]),
-/// because a thread that takes the GIL while the interpreter finalizes is torn down
-/// mid-call, inside Rust frames (a crash).
+/// parks every other thread that comes back from the library (see
+/// [`take_gil_back_or_park`]), because a thread that takes the GIL while the interpreter
+/// finalizes is torn down mid-call, inside Rust frames (a crash).
 #[pyfunction]
 fn _at_exit(py: Python<'_>) -> PyResult<()> {
     let _ = EXITING.set(std::thread::current().id());
     boundary(py, || {
-        // GIL released: the running sinks need it to finish.
-        detached(py, || crate::logging::set_sink(log::LevelFilter::Off, None))
+        // GIL released: the running sinks and the threads already on their way back need it.
+        detached(py, || {
+            crate::logging::set_sink(log::LevelFilter::Off, None)?;
+            // Every thread counted here holds or waits for the GIL, which this one has
+            // released: each gets it in turn. A second is far more than that takes.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while RETURNING.load(std::sync::atomic::Ordering::SeqCst) > 0
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(())
+        })
     })
 }
 

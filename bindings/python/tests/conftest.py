@@ -1,8 +1,10 @@
-"""Fixtures: a `wxrefund-sim` process per test, and its client configuration."""
+"""Fixtures: a `wxrefund-sim` process per test, its client configuration, and the
+library's log records."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from pathlib import Path
@@ -68,3 +70,29 @@ def start_sim(tmp_path: Path) -> Iterator[Callable[..., Sim]]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+class Capture(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(level=1)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def records() -> Iterator[List[logging.LogRecord]]:
+    """Every record of logging.getLogger("wxrefund") at level 1, during the test."""
+    logger = logging.getLogger("wxrefund")
+    capture = Capture()
+    level = logger.level
+    logger.setLevel(1)
+    logger.addHandler(capture)
+    try:
+        yield capture.records
+    finally:
+        logger.removeHandler(capture)
+        logger.setLevel(level)

@@ -9,7 +9,7 @@ import json
 import logging
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -39,32 +39,6 @@ def to_card(refund_id: str, out_refund_no: str,
                "bank_account": ACCOUNT, "real_name": NAME}
     request.update(changes or {})
     return {key: value for key, value in request.items() if value is not None}
-
-
-class Capture(logging.Handler):
-    """Keeps every record it is handed."""
-
-    def __init__(self) -> None:
-        super().__init__(level=1)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def records() -> Iterator[List[logging.LogRecord]]:
-    """Every record of logging.getLogger("wxrefund") at level 1, during the test."""
-    logger = logging.getLogger("wxrefund")
-    capture = Capture()
-    level = logger.level
-    logger.setLevel(1)
-    logger.addHandler(capture)
-    try:
-        yield capture.records
-    finally:
-        logger.removeHandler(capture)
-        logger.setLevel(level)
 
 
 def assert_no_bank_details(records: List[logging.LogRecord]) -> None:

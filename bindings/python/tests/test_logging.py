@@ -9,7 +9,7 @@ import re
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
@@ -23,32 +23,6 @@ EVENTS = {"attempt", "retry", "outcome_unknown", "certificate_download", "token_
           "notification", "wait_ended"}
 # A simulator's WeCom access token: 64 random letters and digits.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9]{64}")
-
-
-class Capture(logging.Handler):
-    """Keeps every record it is handed."""
-
-    def __init__(self) -> None:
-        super().__init__(level=1)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def records() -> Iterator[List[logging.LogRecord]]:
-    """Every record of logging.getLogger("wxrefund") at level 1, during the test."""
-    logger = logging.getLogger("wxrefund")
-    capture = Capture()
-    level = logger.level
-    logger.setLevel(1)
-    logger.addHandler(capture)
-    try:
-        yield capture.records
-    finally:
-        logger.removeHandler(capture)
-        logger.setLevel(level)
 
 
 def of(records: List[logging.LogRecord], event: str, **fields: Any) -> List[logging.LogRecord]:

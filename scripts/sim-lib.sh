@@ -5,11 +5,13 @@ SIMS=()
 trap 'if [ ${#SIMS[@]} -gt 0 ]; then kill "${SIMS[@]}" 2>/dev/null || true; fi' EXIT
 
 # start_sim NAME ARGS...: starts a simulator, waits for its config in $OUT/NAME.json.
+# Refunds settle after 200 ms unless ARGS give --settle-ms.
 start_sim() {
-    local name=$1
+    local name=$1 settle=(--settle-ms 200)
     shift
+    case " $* " in *" --settle-ms "*) settle=() ;; esac
     rm -f "$OUT/$name.json"
-    target/debug/wxrefund-sim --settle-ms 200 --config-out "$OUT/$name.json" "$@" \
+    target/debug/wxrefund-sim "${settle[@]}" --config-out "$OUT/$name.json" "$@" \
         >/dev/null 2>"$OUT/$name.log" &
     SIMS+=($!)
     for _ in $(seq 100); do [ -s "$OUT/$name.json" ] && return; sleep 0.1; done
@@ -29,6 +31,20 @@ query = urllib.parse.urlencode({"corpid": config.pop("corpid"), "corpsecret": co
 json.dump(config, open(sys.argv[2], "w"))
 answer = json.load(urllib.request.urlopen(config["base_url"] + "/cgi-bin/gettoken?" + query))
 open(sys.argv[3], "w").write(answer["access_token"])
+PY
+}
+
+# keyless_signer_files NAME: from $OUT/NAME.json, moves the merchant key out of the
+# configuration into a file (0600) that only a test's signer reads: $OUT/NAME-keyless.json
+# and $OUT/NAME-key.pem.
+keyless_signer_files() {
+    python3 - "$OUT/$1.json" "$OUT/$1-keyless.json" "$OUT/$1-key.pem" <<'PY'
+import json, os, sys
+config = json.load(open(sys.argv[1]))
+key = config.pop("private_key_pem")
+json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
+with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+    f.write(key)
 PY
 }
 

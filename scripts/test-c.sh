@@ -41,31 +41,15 @@ start_sim institution --family global --mode institution
 start_sim wecom --family wecom
 wecom_provider_files wecom
 # For log_wait_test: refunds held PROCESSING until the test settles them through
-# /_sim (start_sim's 200 ms would race the test), and a WeCom simulator of its own.
-rm -f "$OUT/held.json"
-target/debug/wxrefund-sim --settle-ms 3600000 --config-out "$OUT/held.json" >/dev/null 2>"$OUT/held.log" &
-SIMS+=($!)
-for _ in $(seq 100); do [ -s "$OUT/held.json" ] && break; sleep 0.1; done
-[ -s "$OUT/held.json" ] || { echo "wxrefund-sim held did not start" >&2; cat "$OUT/held.log" >&2; exit 1; }
+# /_sim (200 ms would race the test), and a WeCom simulator of its own.
+start_sim held --settle-ms 3600000
 start_sim logwecom --family wecom --wecom-order-spacing-ms 0
 wecom_provider_files logwecom
-# For signer_test: the merchant key moves out of the configuration into a file (0600) that
-# only the test's signer (openssl) reads.
+# For signer_test: the merchant key only in a file the test's signer (openssl) reads.
 start_sim signer
-python3 - "$OUT/signer.json" "$OUT/signer-keyless.json" "$OUT/signer-key.pem" <<'PY'
-import json, os, sys
-config = json.load(open(sys.argv[1]))
-key = config.pop("private_key_pem")
-json.dump(config, open(sys.argv[2], "w"), separators=(",", ":"))
-with os.fdopen(os.open(sys.argv[3], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-    f.write(key)
-PY
+keyless_signer_files signer
 # For abnormal_test: refunds stay PROCESSING 2 s, time for the test to settle them ABNORMAL.
-rm -f "$OUT/abnormal.json"
-target/debug/wxrefund-sim --settle-ms 2000 --config-out "$OUT/abnormal.json" >/dev/null 2>"$OUT/abnormal.log" &
-SIMS+=($!)
-for _ in $(seq 100); do [ -s "$OUT/abnormal.json" ] && break; sleep 0.1; done
-[ -s "$OUT/abnormal.json" ] || { echo "wxrefund-sim abnormal did not start" >&2; cat "$OUT/abnormal.log" >&2; exit 1; }
+start_sim abnormal --settle-ms 2000
 
 run "$OUT/quickstart" "$OUT/domestic.json"
 run "$OUT/ffi_test" "$OUT/domestic.json"

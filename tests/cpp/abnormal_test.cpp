@@ -29,6 +29,7 @@ using wxrefund::Refund;
 namespace {
 
 using test_util::contains;
+using test_util::read_file;
 
 const std::string kAccount = "6222020200098765432";
 const std::string kName = "王小明";
@@ -37,14 +38,6 @@ bool has_details(const std::string& text) { return contains(text, kAccount) || c
 
 std::mutex records_lock;
 std::string records;  // every log record: level, message and fields, one per line
-
-std::string read_file(const char* path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error(std::string("cannot read ") + path);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
 
 std::string unique(const char* prefix) {
     static int counter = 0;

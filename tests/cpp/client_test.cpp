@@ -30,39 +30,8 @@ using wxrefund::Refund;
 namespace {
 
 using test_util::contains;
+using test_util::read_file;
 
-/// Runs `call`, which must throw an Error with `want` whose JSON contains `needle`.
-template <class Call>
-void expect_error(int line, wxrefund_status want, const std::string& needle, Call&& call) {
-    test_util::checks++;
-    try {
-        call();
-        test_util::failures++;
-        std::cerr << __FILE__ << ":" << line << ": no exception, want " << wxrefund_status_name(want) << "\n";
-    } catch (const Error& e) {
-        const std::string name = wxrefund_status_name(want);
-        bool ok = e.status() == want && e.status_name() == name &&
-                  contains(e.json(), "\"status\":\"" + name + "\"") && contains(e.json(), needle) &&
-                  std::string(e.what()).rfind(name + ": {", 0) == 0;
-        if (!ok) {
-            test_util::failures++;
-            std::cerr << __FILE__ << ":" << line << ": want " << name << " with " << needle << ", got "
-                      << e.what() << "\n";
-        }
-    } catch (const std::exception& e) {
-        test_util::failures++;
-        std::cerr << __FILE__ << ":" << line << ": not a wxrefund::Error: " << e.what() << "\n";
-    }
-}
-#define EXPECT_ERROR(want, needle, ...) expect_error(__LINE__, want, needle, [&] { __VA_ARGS__; })
-
-std::string read_file(const char* path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error(std::string("cannot read ") + path);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
 
 /// A suffix that keeps refund numbers unique across runs against one simulator.
 std::string unique_suffix() {

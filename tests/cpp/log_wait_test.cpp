@@ -32,6 +32,7 @@ using wxrefund::Refund;
 namespace {
 
 using test_util::contains;
+using test_util::read_file;
 
 /// One record as the handler saw it.
 struct Record {
@@ -83,13 +84,6 @@ private:
     std::vector<Record> records_;
     std::vector<std::string> raw_;
 };
-
-std::string read_file(const char* path) {
-    std::ifstream file(path, std::ios::binary);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
 
 std::string query_of(const std::string& no) { return R"({"out_refund_no":")" + no + R"("})"; }
 

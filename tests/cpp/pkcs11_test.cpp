@@ -23,13 +23,7 @@ using wxrefund::Refund;
 
 namespace {
 
-std::string read_file(const char* path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error(std::string("cannot read ") + path);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
+using test_util::read_file;
 
 /// `config` is refused with INVALID_CONFIG naming `field`, and no PIN in `pins` shows.
 void expect_config_error(const std::string& config, const std::string& field, const std::string (&pins)[2]) {

@@ -34,14 +34,7 @@ using wxrefund::Refund;
 namespace {
 
 using test_util::contains;
-
-std::string read_file(const char* path) {
-    std::ifstream file(path, std::ios::binary);
-    if (!file) throw std::runtime_error(std::string("cannot read ") + path);
-    std::ostringstream text;
-    text << file.rdbuf();
-    return text.str();
-}
+using test_util::read_file;
 
 /// Signs `message` with the key in `key_file` by running openssl; throws on any failure.
 std::vector<std::uint8_t> openssl_sign(const std::string& key_file, const std::uint8_t* message, std::size_t len) {
@@ -85,23 +78,6 @@ std::string refund_request(const std::string& no) {
 
 std::string by_no(const std::string& no) { return R"({"out_refund_no":")" + no + R"("})"; }
 
-/// Runs `call`, which must throw an Error with `want` whose JSON contains `needle`.
-template <class Call>
-void expect_error(int line, wxrefund_status want, const std::string& needle, Call&& call) {
-    test_util::checks++;
-    try {
-        call();
-        test_util::failures++;
-        std::cerr << __FILE__ << ":" << line << ": no exception, want " << wxrefund_status_name(want) << "\n";
-    } catch (const Error& e) {
-        if (e.status() != want || !contains(e.json(), needle)) {
-            test_util::failures++;
-            std::cerr << __FILE__ << ":" << line << ": want " << wxrefund_status_name(want) << " with " << needle
-                      << ", got " << e.what() << "\n";
-        }
-    }
-}
-#define EXPECT_ERROR(want, needle, ...) expect_error(__LINE__, want, needle, [&] { __VA_ARGS__; })
 
 void test_refund_and_wait(const std::string& keyless, const std::string& key_file) {
     std::atomic<int> calls{0};

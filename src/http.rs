@@ -155,6 +155,10 @@ impl Http {
         let number = call.next_attempt();
         let started = Instant::now();
         let outcome = self.send_once(method, url, secret_query, headers, body);
+        if !logging::attempts_logged() {
+            return outcome;
+        }
+        // Parsed again only for the record: the answer's own parse comes later.
         let code = match &outcome {
             Ok(response) => platform_code(&response.body),
             Err(_) => None,

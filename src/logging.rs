@@ -126,11 +126,13 @@ pub(crate) struct Attempt<'a> {
     pub elapsed: Duration,
 }
 
-/// Logs one attempt.
+/// Whether attempts are logged: gathering what their records say is skipped otherwise.
+pub(crate) fn attempts_logged() -> bool {
+    log::log_enabled!(target: TARGET, Level::Debug)
+}
+
+/// Logs one attempt; callers check [`attempts_logged`] first.
 pub(crate) fn attempt(record: &Attempt<'_>) {
-    if !log::log_enabled!(target: TARGET, Level::Debug) {
-        return;
-    }
     let path = record.path.split(['?', '#']).next().unwrap_or_default();
     let elapsed_ms = millis(record.elapsed);
     let mut fields = common(record.call, "attempt");

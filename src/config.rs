@@ -20,6 +20,17 @@ pub enum Family {
     WeCom,
 }
 
+impl Family {
+    /// The family's name in configuration JSON and log records: `domestic`, `global`, `wecom`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Domestic => "domestic",
+            Family::Global => "global",
+            Family::WeCom => "wecom",
+        }
+    }
+}
+
 /// Who signs and for whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]

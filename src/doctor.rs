@@ -133,14 +133,6 @@ pub fn run(config_json: &str, merchant_certificate_pem: Option<&[u8]>) -> Vec<Ch
 }
 
 /// The name of a family in log records and check details.
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Domestic => "domestic",
-        Family::Global => "global",
-        Family::WeCom => "wecom",
-    }
-}
-
 fn default_base_url(family: Family) -> &'static str {
     match family {
         Family::Domestic => DOMESTIC_BASE_URL,
@@ -175,7 +167,7 @@ fn configuration(config_json: &str) -> Result<(Config, Check), Check> {
     }
     let detail = format!(
         "family {}, mode {}, mchid {}",
-        family_name(config.family),
+        config.family.name(),
         match config.mode {
             Mode::Direct => "direct",
             Mode::Partner => "partner",
@@ -214,7 +206,7 @@ fn run_apiv3(config: &Config, merchant_certificate_pem: Option<&[u8]>, checks: &
         return;
     };
     let clock_at = checks.len();
-    let family = family_name(config.family);
+    let family = config.family.name();
     // A key pasted with whitespace around it is reported above; the checks
     // below go on without the whitespace, to find any further problem.
     let trimmed;
@@ -631,7 +623,7 @@ fn network(config: &Config, checks: &mut Vec<Check>) -> Option<Root> {
     }
     // Any HTTP answer proves the handshake and the server certificate.
     let http = Http::new(config).ok()?;
-    let call = Call::background(family_name(config.family));
+    let call = Call::background(config.family.name());
     let outcome = http.send(&call, "GET", &format!("{base_url}/"), &[], &[], b"");
     let received_at = unix_now();
     match outcome {

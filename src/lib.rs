@@ -209,7 +209,7 @@ impl Client {
             Backend::Global(client) => notify::parse_apiv3(client.api(), headers, body),
             Backend::WeCom(client) => client.parse_notification(headers, body),
         });
-        let call = Call::new(self.family_name(), None);
+        let call = Call::new(self.family().name(), None);
         logging::decision(
             &call,
             &match &parsed {
@@ -243,7 +243,7 @@ impl Client {
             (None, Some(id)) => Some(("refund_id", id.as_str())),
             (None, None) => None,
         };
-        let call = Call::new(self.family_name(), reference);
+        let call = Call::new(self.family().name(), reference);
         let deadline = Instant::now().checked_add(timeout);
         let mut last_refund = None;
         let mut polls = 0u32;
@@ -303,15 +303,6 @@ impl Client {
                 "wrong_family",
                 "WeCom has no platform certificates: it authenticates with an access token",
             )),
-        }
-    }
-
-    /// The family's name in log records.
-    fn family_name(&self) -> &'static str {
-        match self.family() {
-            Family::Domestic => "domestic",
-            Family::Global => "global",
-            Family::WeCom => "wecom",
         }
     }
 

@@ -20,7 +20,7 @@ pub trait AccessTokenProvider: Send + Sync {
 }
 
 /// The family's name in log records.
-const FAMILY: &str = "wecom";
+const FAMILY: &str = crate::Family::WeCom.name();
 
 /// Renew a fetched token this long before WeCom says it expires.
 const EARLY_RENEWAL: Duration = Duration::from_secs(300);

@@ -297,7 +297,7 @@ impl GoodsDetail {
 }
 
 /// The family's name in log records.
-const FAMILY: &str = "domestic";
+const FAMILY: &str = crate::Family::Domestic.name();
 
 /// A mainland refund client: one merchant (or service provider) account.
 pub(crate) struct Domestic {

@@ -149,7 +149,7 @@ struct ApplyBody<'a> {
 }
 
 /// The family's name in log records.
-const FAMILY: &str = "global";
+const FAMILY: &str = crate::Family::Global.name();
 
 /// A Global refund client: one merchant or institution account.
 pub(crate) struct Global {

@@ -4,7 +4,7 @@
 use super::{
     check_charset, check_out_refund_no, check_reason, check_refund_amounts, Refund, RefundQuery,
 };
-use crate::config::{Config, WECOM_BASE_URL};
+use crate::config::{Config, Family, WECOM_BASE_URL};
 use crate::error::{Error, ErrorKind, Result};
 use crate::logging::Call;
 use crate::notify::wecom::CallbackKeys;
@@ -192,7 +192,7 @@ impl WeCom {
         })
         .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
         let previous = self.spacing.admit(&request.out_trade_no)?;
-        let call = Call::refund("wecom", &request.out_refund_no);
+        let call = Call::refund(Family::WeCom.name(), &request.out_refund_no);
         let applied = self
             .api
             .call(&call, "/cgi-bin/miniapppay/refund", &body, false)
@@ -242,7 +242,7 @@ impl WeCom {
             out_refund_no,
         })
         .map_err(|e| Error::new(ErrorKind::Internal, "serialize", e.to_string()))?;
-        let call = Call::refund("wecom", out_refund_no);
+        let call = Call::refund(Family::WeCom.name(), out_refund_no);
         let fields = self
             .api
             .call(&call, "/cgi-bin/miniapppay/get_refund_detail", &body, true)

@@ -15,8 +15,9 @@ cargo fmt --all -- --check
 
 step "clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-# With PKCS#11, in its own target dir (the shipped libraries' features: scripts/targets.sh).
-CARGO_TARGET_DIR=target/pkcs11 cargo clippy --workspace --all-targets --features wxrefund/pkcs11,wxrefund-cli/pkcs11 -- -D warnings
+# On the aws-lc crypto backend with PKCS#11 (the shipped features: scripts/targets.sh), in its
+# own target dir so that target/debug keeps the default build the C tests link.
+CARGO_TARGET_DIR=target/aws-lc cargo clippy --workspace --all-targets --features wxrefund/aws-lc,wxrefund-cli/pkcs11 -- -D warnings
 
 step "supply chain (deny.toml)"
 bash scripts/supply-chain.sh
@@ -34,6 +35,9 @@ cargo test --workspace
 
 step "PKCS#11 signing through SoftHSM2 (feature pkcs11)"
 CARGO_TARGET_DIR=target/pkcs11 cargo test -p wxrefund --features pkcs11 --lib --test pkcs11
+
+step "Rust tests again on the aws-lc crypto backend (feature aws-lc, with PKCS#11)"
+CARGO_TARGET_DIR=target/aws-lc cargo test -p wxrefund -p wxrefund-cli --features wxrefund/aws-lc,wxrefund-cli/pkcs11
 
 step "simulator control API against its OpenAPI document (schemathesis)"
 bash scripts/test-sim-api.sh

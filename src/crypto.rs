@@ -1,18 +1,60 @@
-//! Keys, RSA-SHA256 signatures and AEAD_AES_256_GCM, all on `ring`.
+//! Keys, RSA-SHA256 signatures and AEAD_AES_256_GCM, on the crypto backend.
+//!
+//! The backend is `ring` by default and `aws-lc-rs` with the `aws-lc` feature. aws-lc-rs
+//! mirrors ring's API, so the code names only `backend`; TLS (src/tls.rs) and
+//! signature verification (webpki) take the same library.
 //!
 //! Key loading diagnoses the files merchants confuse (PROTOCOL.md §1.5, §7.8):
 //! the `.p12` bundle, an encrypted key, the certificate given as the key.
 //! No error message ever contains key material.
 
 use crate::error::{Error, ErrorKind, Result};
+use backend::rand::{SecureRandom, SystemRandom};
+use backend::signature::{KeyPair as _, RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{
     CertificateDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, SubjectPublicKeyInfoDer,
 };
+
+#[cfg(feature = "aws-lc")]
+pub(crate) use aws_lc_rs as backend;
+#[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+pub(crate) use ring as backend;
+#[cfg(not(any(feature = "ring", feature = "aws-lc")))]
+compile_error!("wxrefund needs a crypto backend: the `ring` feature (default) or `aws-lc`");
+
+/// The name of the crypto backend this build uses: `"ring"` or `"aws-lc"`.
+pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws-lc") {
+    "aws-lc"
+} else {
+    "ring"
+};
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 as webpki verifies it, on the backend.
+pub(crate) const RSA_SHA256: &dyn rustls_pki_types::SignatureVerificationAlgorithm = {
+    #[cfg(feature = "aws-lc")]
+    {
+        webpki::aws_lc_rs::RSA_PKCS1_2048_8192_SHA256
+    }
+    #[cfg(not(feature = "aws-lc"))]
+    {
+        webpki::ring::RSA_PKCS1_2048_8192_SHA256
+    }
+};
+
+/// rustls's provider for the backend: TLS uses the same library.
+pub(crate) fn tls_provider() -> rustls::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc")]
+    {
+        rustls::crypto::aws_lc_rs::default_provider()
+    }
+    #[cfg(not(feature = "aws-lc"))]
+    {
+        rustls::crypto::ring::default_provider()
+    }
+}
 
 /// The merchant's RSA private key, ready to sign.
 pub(crate) struct SigningKey {
@@ -96,7 +138,7 @@ impl SigningKey {
 
     /// RSASSA-PKCS1-v1_5 over SHA-256: the raw signature bytes.
     pub(crate) fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let mut signature = vec![0u8; self.pair.public().modulus_len()];
+        let mut signature = vec![0u8; self.modulus_len()];
         self.pair
             .sign(&RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
             .map_err(|_| Error::new(ErrorKind::Internal, "signing_failed", "RSA signing failed"))?;
@@ -106,12 +148,25 @@ impl SigningKey {
     /// The public half, as a PKCS#1 `RSAPublicKey` DER (the end of a
     /// certificate's SubjectPublicKeyInfo): to check a certificate matches.
     pub(crate) fn public_key_der(&self) -> &[u8] {
-        self.pair.public().as_ref()
+        self.pair.public_key().as_ref()
     }
 
     /// The size of the RSA modulus in bits.
     pub(crate) fn public_key_bits(&self) -> usize {
-        self.pair.public().modulus_len().saturating_mul(8)
+        self.modulus_len().saturating_mul(8)
+    }
+
+    /// The size of the RSA modulus (and of a signature) in bytes; the one call the
+    /// backends spell differently.
+    fn modulus_len(&self) -> usize {
+        #[cfg(feature = "aws-lc")]
+        {
+            self.pair.public_modulus_len()
+        }
+        #[cfg(not(feature = "aws-lc"))]
+        {
+            self.pair.public().modulus_len()
+        }
     }
 }
 
@@ -260,7 +315,7 @@ impl VerifyingKey {
 
     /// True when `signature` (raw bytes) is a valid RSA-SHA256 signature of `message`.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        let algorithm = webpki::ring::RSA_PKCS1_2048_8192_SHA256;
+        let algorithm = RSA_SHA256;
         match self {
             VerifyingKey::PublicKey(der) => webpki::RawPublicKeyEntity::try_from(der)
                 .and_then(|key| key.verify_signature(algorithm, message, signature))
@@ -285,7 +340,7 @@ pub(crate) struct EncryptedResource {
 
 /// Decrypts `resource` with the 32-byte APIv3 key (used as raw bytes, §3.1).
 pub(crate) fn aead_decrypt(apiv3_key: &[u8], resource: &EncryptedResource) -> Result<Vec<u8>> {
-    use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+    use backend::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
     let fail = |reason, message: &str| Error::new(ErrorKind::DecryptionFailed, reason, message);
     if resource.algorithm != "AEAD_AES_256_GCM" {
         return Err(fail(

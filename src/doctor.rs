@@ -291,12 +291,8 @@ impl MerchantKey {
             MerchantKey::Signer(signer) => {
                 let message = b"wxrefund doctor: does the certificate match the signer?";
                 signer.sign(message).is_ok_and(|signature| {
-                    cert.verify_signature(
-                        webpki::ring::RSA_PKCS1_2048_8192_SHA256,
-                        message,
-                        &signature,
-                    )
-                    .is_ok()
+                    cert.verify_signature(crate::crypto::RSA_SHA256, message, &signature)
+                        .is_ok()
                 })
             }
         }

@@ -382,7 +382,7 @@ mod secret_query {
 
     /// Letters and digits that match nothing else in a request line.
     fn random_stand_in(len: usize) -> String {
-        let rng = ring::rand::SystemRandom::new();
+        let rng = crate::crypto::backend::rand::SystemRandom::new();
         // A CSPRNG failure leaves a fixed stand-in: still no secret in the logs.
         crate::crypto::random_alphanumeric(&rng, len).unwrap_or_else(|_| "X".repeat(len))
     }

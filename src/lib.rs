@@ -41,6 +41,7 @@ pub use config::{
     Config, Family, Mode, Secret, SerialPreference, DOMESTIC_BASE_URL, GLOBAL_BASE_URL,
     MAX_JSON_BYTES, WECOM_BASE_URL,
 };
+pub use crypto::CRYPTO_BACKEND;
 pub use error::{Error, ErrorDetails, ErrorKind, Reply, Result};
 pub use logging::TARGET as LOG_TARGET;
 pub use notify::{Headers, Notification};

@@ -59,7 +59,7 @@ pub(crate) fn client_config(config: &Config) -> Result<Arc<ClientConfig>> {
             ));
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(crate::crypto::tls_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::config("tls_roots", format!("TLS setup failed: {e}")))?;

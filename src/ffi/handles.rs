@@ -1,9 +1,9 @@
 //! Client handles: opaque values checked against a registry, so a NULL,
 //! freed or foreign handle is an error, never undefined behaviour.
 
+use crate::crypto::backend::rand::{SecureRandom, SystemRandom};
 use crate::error::{Error, ErrorKind, Result};
 use crate::Client;
-use ring::rand::{SecureRandom, SystemRandom};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, RwLock};
 

@@ -217,8 +217,8 @@ fn parse_object(bytes: &[u8]) -> Option<Map<String, Value>> {
 fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypted: &str) -> String {
     let mut parts = [token, timestamp, nonce, encrypted];
     parts.sort_unstable();
-    let digest = ring::digest::digest(
-        &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+    let digest = crate::crypto::backend::digest::digest(
+        &crate::crypto::backend::digest::SHA1_FOR_LEGACY_USE_ONLY,
         parts.concat().as_bytes(),
     );
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()

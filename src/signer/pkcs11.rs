@@ -389,16 +389,17 @@ type Logins = HashMap<(PathBuf, String), [u8; 32]>;
 
 /// SHA-256 of a per-process random salt and the PIN.
 fn pin_digest(pin: &AuthPin) -> [u8; 32] {
-    use ring::rand::SecureRandom;
+    use crate::crypto::backend::digest::{Context, SHA256};
+    use crate::crypto::backend::rand::{SecureRandom, SystemRandom};
     use secrecy::ExposeSecret;
     static SALT: OnceLock<[u8; 32]> = OnceLock::new();
     let salt = SALT.get_or_init(|| {
         let mut salt = [0u8; 32];
         // A failed CSPRNG leaves a zero salt: the digest still never leaves the process.
-        let _ = ring::rand::SystemRandom::new().fill(&mut salt);
+        let _ = SystemRandom::new().fill(&mut salt);
         salt
     });
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut context = Context::new(&SHA256);
     context.update(salt);
     context.update(pin.expose_secret().as_bytes());
     let mut digest = [0u8; 32];

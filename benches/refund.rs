@@ -1,23 +1,38 @@
-//! Benchmarks: `ring`'s raw RSA-2048 sign and verify, and one whole mainland
-//! create call (sign, serialize, send, verify, parse) against the in-process
-//! simulator, measured as CPU time of the calling thread so that the
-//! simulator's own work (on its threads) is not counted.
+//! What one refund call costs the client, on the crypto backend this build uses
+//! (`cargo bench --bench refund`, and `--features aws-lc` for aws-lc).
 //!
-//! Budget (issue 2): client CPU per create call <= 1.5 x (sign + verify).
-//! Run: `cargo bench --bench refund`; the last lines print the ratio.
+//! Measured as CPU time of the calling thread, so that the in-process simulator's own
+//! work (on its threads) is not counted: raw RSA-2048 sign and verify on the backend,
+//! `Client::from_json` (key loading), a create call and a query call (each a new
+//! refund, as scripts/bench.sh drives every other client), and the verification and
+//! decryption of a refund notification. Each figure is the median of several rounds.
+//! Prints one line per figure for people and one `FIGURE {json}` line for
+//! scripts/bench.sh, which puts them beside the C, Python and peer SDK figures.
 
-use criterion::{criterion_group, Criterion};
-use ring::rand::SystemRandom;
-use ring::signature::{
-    RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+#[cfg(feature = "aws-lc")]
+use aws_lc_rs as backend;
+#[cfg(not(feature = "aws-lc"))]
+use ring as backend;
+
+use backend::rand::SystemRandom;
+use backend::signature::{
+    KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::PrivatePkcs8KeyDer;
+use serde_json::{json, Value};
 use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::time::Duration;
-use wxrefund::domestic::{Amount, RefundRequest};
-use wxrefund::Client;
+use wxrefund::{Client, Headers, RefundQuery, CRYPTO_BACKEND};
+use wxrefund_sim::orders_file::OrderFile;
 use wxrefund_sim::{SimOptions, Simulator};
+
+/// Refunds per seeded order (the simulator allows 50).
+const REFUNDS_PER_ORDER: usize = 40;
+const REFUND_FEN: i64 = 100;
+const ROUNDS: usize = 9;
 
 /// CPU time consumed by the calling thread.
 fn thread_cpu_time() -> Duration {
@@ -30,125 +45,190 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-struct Fixture {
-    key: RsaKeyPair,
-    rng: SystemRandom,
-    message: Vec<u8>,
-    signature: Vec<u8>,
-    _sim: Simulator,
-    client: Client,
-    request: RefundRequest,
+/// Median over `ROUNDS` rounds of the thread CPU time per call of `per_round` calls.
+fn median_per_call(per_round: usize, mut f: impl FnMut()) -> Duration {
+    let mut samples: Vec<Duration> = (0..ROUNDS)
+        .map(|_| {
+            let start = thread_cpu_time();
+            for _ in 0..per_round {
+                f();
+            }
+            (thread_cpu_time() - start) / per_round as u32
+        })
+        .collect();
+    samples.sort();
+    samples[ROUNDS / 2]
 }
 
-fn fixture() -> Fixture {
+fn figure(human: &str, per_call: Duration, mut fields: Value) {
+    let us = per_call.as_secs_f64() * 1e6;
+    println!("{human:<44} {us:>9.1} us");
+    fields["backend"] = json!(CRYPTO_BACKEND);
+    fields["cpu_us"] = json!((us * 10.0).round() / 10.0);
+    println!("FIGURE {fields}");
+}
+
+/// The simulator, seeded with enough orders for `refunds` new refunds.
+fn simulator(refunds: usize) -> Simulator {
+    let orders: Vec<Value> = (0..refunds.div_ceil(REFUNDS_PER_ORDER))
+        .map(|i| {
+            json!({"out_trade_no": format!("B{i:06}"), "transaction_id": format!("42{i:026}"),
+                   "total": REFUND_FEN * REFUNDS_PER_ORDER as i64, "final_status": "SUCCESS"})
+        })
+        .collect();
+    let file = OrderFile::parse(&json!({ "domestic": orders }).to_string(), "bench orders")
+        .expect("orders");
+    let sim = Simulator::start(SimOptions {
+        settle_after: Duration::ZERO,
+        ..SimOptions::default()
+    })
+    .expect("simulator");
+    file.add_to(&sim);
+    sim
+}
+
+fn create_body(n: usize, notify_url: Option<&str>) -> String {
+    let mut body = json!({
+        "out_trade_no": format!("B{:06}", n / REFUNDS_PER_ORDER),
+        "out_refund_no": format!("BR{n:08}"),
+        "amount": {"refund": REFUND_FEN, "total": REFUND_FEN * REFUNDS_PER_ORDER as i64,
+                   "currency": "CNY"}
+    });
+    if let Some(url) = notify_url {
+        body["notify_url"] = json!(url);
+    }
+    body.to_string()
+}
+
+/// Receives the one notification the simulator sends to the listener: headers and body.
+fn receive_notification(listener: TcpListener) -> (Headers, Vec<u8>) {
+    let (stream, _) = listener.accept().expect("notification connection");
+    let mut reader = BufReader::new(stream);
+    let mut pairs = Vec::new();
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("request line");
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("header line");
+        match line.trim_end().split_once(':') {
+            Some((name, value)) => pairs.push((name.to_string(), value.trim().to_string())),
+            None => break,
+        }
+    }
+    let length: usize = pairs
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.parse().ok())
+        .expect("content-length");
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("notification body");
+    let reply = "{\"code\":\"SUCCESS\"}";
+    write!(
+        reader.get_mut(),
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    )
+    .expect("reply");
+    (Headers::new(pairs), body)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number sets the calls per round.
+    let per_round: usize = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(40);
+    println!("wxrefund client CPU per operation, crypto backend {CRYPTO_BACKEND}, median of {ROUNDS} rounds:");
+
     let pem = Simulator::merchant_private_key_pem();
     let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes()).expect("simulator key");
     let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).expect("RSA key");
     let rng = SystemRandom::new();
-    let message = b"POST\n/v3/refund/domestic/refunds\n1700000000\n0123456789abcdef0123456789abcdef\n{\"out_trade_no\":\"T20261122000001\",\"out_refund_no\":\"BENCH-1\",\"amount\":{\"refund\":1,\"total\":10000,\"currency\":\"CNY\"}}\n".to_vec();
-    let mut signature = vec![0; key.public().modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature)
-        .expect("sign");
-    let sim = Simulator::start(SimOptions::default()).expect("simulator");
-    let client = Client::from_json(&sim.client_config().to_string()).expect("client");
-    let request = RefundRequest {
-        out_trade_no: Some("T20261122000001".into()),
-        out_refund_no: "BENCH-1".into(),
-        amount: Amount {
-            refund: 1,
-            total: 10000,
-            currency: "CNY".into(),
-            from: None,
-        },
-        ..Default::default()
-    };
-    // Warm up: the first call records the refund; later ones hit the same refund (idempotent).
-    client.create_refund(&request).expect("create");
-    Fixture {
-        key,
-        rng,
-        message,
-        signature,
-        _sim: sim,
-        client,
-        request,
-    }
-}
-
-impl Fixture {
-    fn sign(&self) -> Vec<u8> {
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(&RSA_PKCS1_SHA256, &self.rng, &self.message, &mut signature)
+    let message = create_body(0, None).into_bytes();
+    let mut signature = vec![0; 256];
+    let sign = median_per_call(per_round, || {
+        key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature)
             .expect("sign");
-        signature
-    }
-
-    fn verify(&self) {
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, self.key.public().as_ref())
-            .verify(&self.message, &self.signature)
-            .expect("verify");
-    }
-
-    fn create(&self) {
-        self.client.create_refund(&self.request).expect("create");
-    }
-}
-
-/// Thread CPU time of `iters` runs of `f`.
-fn cpu_time(iters: u64, mut f: impl FnMut()) -> Duration {
-    let start = thread_cpu_time();
-    for _ in 0..iters {
-        f();
-    }
-    thread_cpu_time() - start
-}
-
-fn benches(c: &mut Criterion) {
-    let fx = fixture();
-    let mut group = c.benchmark_group("thread_cpu");
-    group.bench_function("ring_sign", |b| {
-        b.iter_custom(|n| cpu_time(n, || drop(black_box(fx.sign()))))
     });
-    group.bench_function("ring_verify", |b| {
-        b.iter_custom(|n| cpu_time(n, || fx.verify()))
-    });
-    group.bench_function("create_refund_call", |b| {
-        b.iter_custom(|n| cpu_time(n, || fx.create()))
-    });
-    group.finish();
-    budget(&fx);
-}
-
-/// Median per-call thread CPU time over `rounds` rounds of `per_round` calls.
-fn median_per_call(rounds: usize, per_round: u64, mut f: impl FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| cpu_time(per_round, &mut f) / per_round as u32)
-        .collect();
-    samples.sort();
-    samples[rounds / 2]
-}
-
-fn budget(fx: &Fixture) {
-    let sign = median_per_call(15, 50, || drop(black_box(fx.sign())));
-    let verify = median_per_call(15, 200, || fx.verify());
-    let create = median_per_call(15, 30, || fx.create());
-    let ratio = create.as_secs_f64() / (sign + verify).as_secs_f64();
-    println!(
-        "budget: ring sign {sign:?} + verify {verify:?} = {:?}",
-        sign + verify
+    figure(
+        "raw RSA-2048 sign (SHA-256)",
+        sign,
+        json!({"what": "raw", "op": "sign"}),
     );
-    println!("budget: create call client CPU {create:?} = {ratio:.2} x (sign + verify); budget 1.50 x: {}",
-        if ratio <= 1.5 { "within" } else { "OVER" });
-}
+    let public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref());
+    let verify = median_per_call(per_round * 10, || {
+        public.verify(&message, &signature).expect("verify");
+    });
+    figure(
+        "raw RSA-2048 verify",
+        verify,
+        json!({"what": "raw", "op": "verify"}),
+    );
 
-criterion_group! {
-    name = refund;
-    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
-    targets = benches
-}
+    let calls = per_round * ROUNDS + 1;
+    let sim = simulator(calls);
+    let config = sim.client_config().to_string();
+    let client_new = median_per_call(per_round, || {
+        drop(black_box(Client::from_json(&config).expect("client")));
+    });
+    figure(
+        "Client::from_json (key loading)",
+        client_new,
+        json!({"what": "client_new", "driver": "rust"}),
+    );
 
-fn main() {
-    refund();
-    Criterion::default().configure_from_args().final_summary();
+    let client = Client::from_json(&config).expect("client");
+    // Warm-up: the first call downloads the platform certificates.
+    client
+        .create_refund_json(&create_body(calls - 1, None))
+        .expect("create");
+    let mut created = 0;
+    let create = median_per_call(per_round, || {
+        client
+            .create_refund_json(&create_body(created, None))
+            .expect("create");
+        created += 1;
+    });
+    figure(
+        "create call (sign, send, verify, parse)",
+        create,
+        json!({"what": "call", "driver": "rust", "op": "create"}),
+    );
+    let mut queried = 0;
+    let query = median_per_call(per_round, || {
+        let query = RefundQuery::by_out_refund_no(&format!("BR{:08}", queried % created));
+        client.query_refund(&query).expect("query");
+        queried += 1;
+    });
+    figure(
+        "query call",
+        query,
+        json!({"what": "call", "driver": "rust", "op": "query"}),
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("receiver");
+    let url = format!("http://{}/notify", listener.local_addr().expect("address"));
+    let notification_sim = simulator(1);
+    let notified =
+        Client::from_json(&notification_sim.client_config().to_string()).expect("client");
+    notified
+        .create_refund_json(&create_body(0, Some(&url)))
+        .expect("create");
+    let (headers, body) = receive_notification(listener);
+    let parse = median_per_call(per_round * 10, || {
+        let notification = notified
+            .parse_notification(&headers, &body)
+            .expect("notification");
+        black_box(notification);
+    });
+    figure(
+        "notification verify + decrypt",
+        parse,
+        json!({"what": "notification", "driver": "rust",
+               "per_second": (1.0 / parse.as_secs_f64()).round()}),
+    );
+    println!(
+        "create call = {:.2} x (sign + verify) on {CRYPTO_BACKEND}",
+        create.as_secs_f64() / (sign + verify).as_secs_f64()
+    );
 }

@@ -207,7 +207,8 @@ struct Env<'a> {
 // Probes: what happens around each measured C call.
 
 /// One measured call: the C entry point, the client family and whether it is the first
-/// call of its client (certificate download or token fetch included) or a warm one.
+/// call of its client (certificate download or token fetch included), a warm one, or (a
+/// wait) one that sleeps between queries.
 #[derive(Clone, Copy)]
 struct Step {
     entry: &'static str,
@@ -583,6 +584,28 @@ fn apiv3_family<P: Probe>(probe: &mut P, env: &Env, tag: &str, family: &'static 
         &first,
     );
     assert_final("wait", &waited, "SUCCESS");
+    if family == "domestic" {
+        // A wait that sleeps: the refund was accepted a moment ago, so the first query
+        // finds it processing and the next comes a second later (on this thread too).
+        let second = format!("FW{tag}{family}3");
+        create(
+            &mut Plain,
+            step("", "", ""),
+            client,
+            &refund_request(family, &second, None),
+        );
+        let waited = wait(
+            probe,
+            step("wxrefund_refund_wait", family, "sleep"),
+            client,
+            &second,
+        );
+        assert_final("sleeping wait", &waited, "SUCCESS");
+        println!(
+            "    (the sleeping wait sent {} queries)",
+            waited["wxrefund"]["attempts"]
+        );
+    }
     let received = next_delivery(env.listener, &format!("/n/{first}"));
 
     let fresh = client_new(probe, step("wxrefund_client_new", family, "warm"), config);

@@ -163,6 +163,14 @@ typedef void (*wxrefund_log_fn)(void *user_data,
 const char *wxrefund_version(void);
 
 /**
+ * The crypto backend the library was built with: `"ring"` or `"aws-lc"`
+ * (README, "Performance").
+ *
+ * Returns a static NUL-terminated string: never free it. Thread-safe.
+ */
+const char *wxrefund_crypto_backend(void);
+
+/**
  * The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or
  * `"UNKNOWN"` for a number that is not a status.
  *

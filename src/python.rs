@@ -1037,6 +1037,7 @@ fn wxrefund_module(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<PyClient>()?;
     module.add_function(wrap_pyfunction!(_panic_for_tests, module)?)?;
     module.add("__version__", crate::VERSION)?;
+    module.add("CRYPTO_BACKEND", crate::CRYPTO_BACKEND)?;
     module.add_function(wrap_pyfunction!(_at_exit, module)?)?;
     install_log_sink(module)?;
     // Registered after `logging` was imported: runs before logging's own atexit shutdown.

@@ -955,6 +955,9 @@ public:
     /// The library version, e.g. `"0.1.0"`.
     static std::string version() { return wxrefund_version(); }
 
+    /// The crypto backend the library was built with: `"ring"` or `"aws-lc"`.
+    static std::string crypto_backend() { return wxrefund_crypto_backend(); }
+
 private:
     struct ProviderBox {
         TokenProvider provide;

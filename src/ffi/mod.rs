@@ -166,6 +166,19 @@ pub extern "C" fn wxrefund_version() -> *const c_char {
     VERSION.as_ptr()
 }
 
+/// The crypto backend the library was built with: `"ring"` or `"aws-lc"`
+/// (README, "Performance").
+///
+/// Returns a static NUL-terminated string: never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn wxrefund_crypto_backend() -> *const c_char {
+    if cfg!(feature = "aws-lc") {
+        c"aws-lc".as_ptr()
+    } else {
+        c"ring".as_ptr()
+    }
+}
+
 /// The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or
 /// `"UNKNOWN"` for a number that is not a status.
 ///

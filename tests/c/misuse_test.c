@@ -356,6 +356,8 @@ static void test_static_functions(void) {
     const char *version = wxrefund_version();
     CHECK(version != NULL && strlen(version) > 0 && strchr(version, '.') != NULL);
     CHECK(version == wxrefund_version()); /* static: the same pointer every time */
+    const char *backend = wxrefund_crypto_backend();
+    CHECK(strcmp(backend, "ring") == 0 || strcmp(backend, "aws-lc") == 0);
     for (int s = WXREFUND_STATUS_OK; s <= WXREFUND_STATUS_SIGNER_FAILED; s++) {
         const char *name = wxrefund_status_name(s);
         CHECK(name != NULL && strcmp(name, "UNKNOWN") != 0 && strlen(name) > 0);

@@ -321,6 +321,7 @@ void test_types() {
     static_assert(std::is_nothrow_copy_constructible_v<Error>, "copying an Error never throws");
     CHECK(!Client::version().empty());
     CHECK(Client::version() == wxrefund_version());
+    CHECK(Client::crypto_backend() == "ring" || Client::crypto_backend() == "aws-lc");
 }
 
 void test_config_errors(const std::string& domestic, const std::string& provider_config) {

@@ -89,7 +89,7 @@ def test_every_class_is_exported_and_mapped():
 
 def test_public_names_have_docstrings():
     for name in wxrefund.__all__:
-        if name == "__version__":
+        if name in ("__version__", "CRYPTO_BACKEND"):
             continue
         assert getattr(wxrefund, name).__doc__, name
     for method in ("create_refund", "query_refund", "wait_for_final", "parse_notification",
@@ -97,6 +97,7 @@ def test_public_names_have_docstrings():
                    "close", "__enter__", "__exit__", "family", "closed"):
         assert getattr(wxrefund.Client, method).__doc__, method
     assert wxrefund.__version__
+    assert wxrefund.CRYPTO_BACKEND in ("ring", "aws-lc")
 
 
 def test_a_rust_panic_becomes_panic_error():

@@ -6,6 +6,7 @@ filled (the aarch64 wheel under qemu). Never the source tree."""
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import sysconfig
 from importlib import metadata
@@ -23,6 +24,16 @@ def test_the_compiled_module_is_the_packages_own() -> None:
     assert module.parent == package
     assert module.name == "_wxrefund.abi3.so"  # one module for every CPython 3.9+
     assert wxrefund.__version__ == metadata.version("wxrefund")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("WXREFUND_EXPECT_INSTALLED"),
+    reason="only against an installed wheel (scripts/test-package-python.sh)",
+)
+def test_the_wheel_has_its_platforms_crypto_backend() -> None:
+    # scripts/targets.sh, shipped_features: aws-lc on x86-64 hosts, ring on ARM.
+    expected = "aws-lc" if platform.machine() == "x86_64" else "ring"
+    assert wxrefund.CRYPTO_BACKEND == expected
 
 
 @pytest.mark.skipif(

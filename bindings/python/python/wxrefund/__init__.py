@@ -43,7 +43,7 @@ from ._errors import (
     WaitTimeoutError,
     WxRefundError,
 )
-from ._wxrefund import Client, __version__
+from ._wxrefund import CRYPTO_BACKEND, Client, __version__
 
 from . import _errors
 
@@ -55,6 +55,7 @@ del _name
 __all__ = [
     "Client",
     "__version__",
+    "CRYPTO_BACKEND",
     "WxRefundError",
     "InvalidArgumentError",
     "InvalidJsonError",

@@ -21,10 +21,12 @@ from ._errors import WaitTimeoutError as WaitTimeoutError
 from ._errors import WxRefundError as WxRefundError
 from ._wxrefund import Client as Client
 from ._wxrefund import __version__ as __version__
+from ._wxrefund import CRYPTO_BACKEND as CRYPTO_BACKEND
 
 __all__ = [
     "Client",
     "__version__",
+    "CRYPTO_BACKEND",
     "WxRefundError",
     "InvalidArgumentError",
     "InvalidJsonError",

@@ -3,8 +3,10 @@
 from types import TracebackType
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple, Type, Union, final
 
-__all__ = ["Client", "__version__", "_panic_for_tests", "_at_exit"]
+__all__ = ["Client", "CRYPTO_BACKEND", "__version__", "_panic_for_tests", "_at_exit"]
 __version__: str
+CRYPTO_BACKEND: str
+"""The crypto backend the module was built with: ``"ring"`` or ``"aws-lc"``."""
 
 _Headers = Union[Mapping[str, str], Mapping[bytes, bytes], Iterable[Tuple[str, str]]]
 

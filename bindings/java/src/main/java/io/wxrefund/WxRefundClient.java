@@ -129,6 +129,15 @@ public final class WxRefundClient implements AutoCloseable {
     }
 
     /**
+     * The crypto backend the native library was built with: {@code "ring"} or {@code "aws-lc"}.
+     *
+     * @return the backend name of the loaded native library
+     */
+    public static String cryptoBackend() {
+        return WxRefundNative.staticString(WxRefundNative.wxrefund_crypto_backend());
+    }
+
+    /**
      * Applies for a refund. {@code requestJson} is the request object of the client's family
      * with WeChat's field names (mainland: {@code out_refund_no}, {@code out_trade_no} or
      * {@code transaction_id}, {@code amount{refund,total,currency}}, ...). It is validated

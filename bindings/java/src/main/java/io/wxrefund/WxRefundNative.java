@@ -163,6 +163,9 @@ final class WxRefundNative {
     /** {@code const char *wxrefund_version(void)}: static, never freed. */
     static native Pointer wxrefund_version();
 
+    /** {@code const char *wxrefund_crypto_backend(void)}: static, never freed. */
+    static native Pointer wxrefund_crypto_backend();
+
     /** {@code const char *wxrefund_status_name(int)}: static, never freed. */
     static native Pointer wxrefund_status_name(int status);
 

@@ -40,6 +40,7 @@ public class DomesticTest {
     @Test
     public void versionIsTheLibrarys() {
         assertTrue(WxRefundClient.version(), WxRefundClient.version().matches("\\d+\\.\\d+\\.\\d+.*"));
+        assertTrue(WxRefundClient.cryptoBackend(), WxRefundClient.cryptoBackend().matches("ring|aws-lc"));
     }
 
     @Test

@@ -130,9 +130,9 @@ status=0
 if ((DEPS_ONLY == 0)); then
     for target in "${TARGETS[@]}"; do
         [ -n "${SKIPPED[$target]:-}" ] && continue
-        step "cargo build --release -p wxrefund --features $SHIPPED_FEATURES --target $target"
+        step "cargo build --release -p wxrefund --features $(shipped_features "$target") --target $target"
         start=$SECONDS
-        if cargo build --release -p wxrefund --features "$SHIPPED_FEATURES" --target "$target"; then
+        if cargo build --release -p wxrefund --features "$(shipped_features "$target")" --target "$target"; then
             BUILT[$target]="$((SECONDS - start)) s"
         else
             echo "cross.sh: the build for $target failed with its tools present" >&2

@@ -53,7 +53,7 @@ IFS=. read -r VERSION_MAJOR VERSION_MINOR _ <<<"$VERSION"
 HOST=$(rustc -vV | sed -n 's/^host: //p')
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 source "$ROOT/scripts/targets.sh"
-CARGO_ARGS=(build --release -p wxrefund --features "$SHIPPED_FEATURES")
+CARGO_ARGS=(build --release -p wxrefund --features "$(shipped_features "${TARGET:-$HOST}")")
 if [ -n "$TARGET" ]; then
     rustc --print target-list | grep -qx "$TARGET" || fail "unknown target '$TARGET' (rustc --print target-list)"
     if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$TARGET/lib" ]; then

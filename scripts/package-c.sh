@@ -47,7 +47,7 @@ for triple in "${TRIPLES[@]}"; do
     if [ "$triple" = "$HOST" ]; then
         bash scripts/install.sh "$prefix"
         # The operator command (README "Operating it"), for the host like the simulator.
-        cargo build --release -p wxrefund-cli --bin wxrefund --features "$SHIPPED_FEATURES"
+        cargo build --release -p wxrefund-cli --bin wxrefund --features "$(shipped_features "$triple")"
         install -m 755 "${CARGO_TARGET_DIR:-target}/release/wxrefund" "$prefix/bin/wxrefund"
     else
         bash scripts/install.sh "$prefix" --target "$triple"

@@ -60,14 +60,14 @@ mkdir -p "$WORK/classes" "$WORK/javadoc"
 
 # --- the native libraries -------------------------------------------------------------------
 source scripts/targets.sh
-cargo build --release -p wxrefund --features "$SHIPPED_FEATURES"
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release -p wxrefund --features "$(shipped_features "$HOST")"
 
 # The functions WxRefundNative maps: every bundled library must export each of them.
 mapfile -t FUNCTIONS < <(sed -n 's/.*static native .* \(wxrefund_[a-z_]*\)(.*/\1/p' \
     "$SRC/io/wxrefund/WxRefundNative.java" | sort -u)
 [ ${#FUNCTIONS[@]} -ge 9 ] || { echo "cannot read the mapped functions" >&2; exit 1; }
 
-HOST=$(rustc -vV | sed -n 's/^host: //p')
 NATIVES=()
 # bundle PREFIX LIBRARY MACHINE TRIPLE: copies LIBRARY, stripped as in the C tarballs, to
 # the jar's PREFIX/ after checking it.

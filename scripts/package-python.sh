@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+source scripts/targets.sh
 export CARGO_TERM_COLOR=never
 
 DIST=${1:-dist}
@@ -123,7 +124,10 @@ EOF
 build_wheel() { # TARGET
     local wheels
     build_sim "$1"
+    # The whole feature list (pyproject.toml's and the target's crypto backend), so that it
+    # does not matter whether maturin adds command-line features to pyproject's or replaces them.
     (cd bindings/python && "$MATURIN" build --release --strip --locked --zig \
+        --features "python,$(shipped_features "$1")" \
         --compatibility manylinux2014 --target "$1" --out "$STAGE")
     wheels=("$STAGE"/wxrefund-*-cp39-abi3-*"${1%%-*}".whl)
     [ ${#wheels[@]} -eq 1 ] && [ -f "${wheels[0]}" ] || fail "expected one ${1%%-*} wheel in $STAGE"

@@ -6,6 +6,17 @@
 # back offices' HSMs alike. One list, so that no build flips the library's features.
 SHIPPED_FEATURES=pkcs11
 
+# shipped_features TRIPLE: SHIPPED_FEATURES and the crypto backend of what ships for TRIPLE.
+# x86-64 (POS hosts and back offices: C tarball, jar, wheel) takes aws-lc, about half the
+# CPU per call; ARM (terminals: tarballs, the jar's and wheel's ARM libraries) keeps ring,
+# the smaller library. README "Performance" has the figures behind the choice.
+shipped_features() {
+    case $1 in
+        x86_64-*) echo "$SHIPPED_FEATURES,aws-lc" ;;
+        *) echo "$SHIPPED_FEATURES" ;;
+    esac
+}
+
 # platform_name TRIPLE: the tarball's platform name (fails for an unknown target).
 platform_name() {
     case $1 in

@@ -62,6 +62,13 @@ readelf -d "$LIB" | grep -q 'Library soname: \[libwxrefund.so.0\]' || fail "$LIB
 if readelf -S -W "$LIB" | grep -q ' \.symtab '; then fail "$LIB is not stripped"; fi
 GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
 echo "libwxrefund.so.$VERSION: $(stat -c %s "$LIB") bytes, needs $GLIBC or newer"
+# The x86-64 library ships on aws-lc (scripts/targets.sh, shipped_features).
+BACKEND=$(python3 -c 'import ctypes, sys
+backend = ctypes.CDLL(sys.argv[1]).wxrefund_crypto_backend
+backend.restype = ctypes.c_char_p
+print(backend().decode())' "$LIB")
+[ "$BACKEND" = aws-lc ] || fail "$LIB is built on $BACKEND, not aws-lc"
+echo "libwxrefund.so.$VERSION: crypto backend $BACKEND"
 
 echo "--- the tarball's bin/wxrefund-sim"
 SIM=$PREFIX/bin/wxrefund-sim

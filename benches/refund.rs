@@ -5,7 +5,8 @@
 //! work (on its threads) is not counted: raw RSA-2048 sign and verify on the backend,
 //! `Client::from_json` (key loading), a create call and a query call (each a new
 //! refund, as scripts/bench.sh drives every other client), and the verification and
-//! decryption of a refund notification. Each figure is the median of several rounds.
+//! decryption of a refund notification. Each figure is the median of several rounds, each
+//! round running every operation in turn.
 //! Prints one line per figure for people and one `FIGURE {json}` line for
 //! scripts/bench.sh, which puts them beside the C, Python and peer SDK figures.
 
@@ -45,19 +46,28 @@ fn thread_cpu_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Median over `ROUNDS` rounds of the thread CPU time per call of `per_round` calls.
-fn median_per_call(per_round: usize, mut f: impl FnMut()) -> Duration {
-    let mut samples: Vec<Duration> = (0..ROUNDS)
+/// The per-call thread CPU time of each operation, `(calls per batch, operation)`: every
+/// round runs one batch of each in turn, so that all of them see the same machine (a shared
+/// 2-core machine drifts by a fifth between minutes); the median over `ROUNDS` rounds.
+fn interleaved<const N: usize>(mut operations: [(usize, &mut dyn FnMut()); N]) -> [Duration; N] {
+    let rounds: Vec<[Duration; N]> = (0..ROUNDS)
         .map(|_| {
-            let start = thread_cpu_time();
-            for _ in 0..per_round {
-                f();
+            let mut per_call = [Duration::ZERO; N];
+            for (slot, (batch, run)) in per_call.iter_mut().zip(operations.iter_mut()) {
+                let start = thread_cpu_time();
+                for _ in 0..*batch {
+                    run();
+                }
+                *slot = (thread_cpu_time() - start) / *batch as u32;
             }
-            (thread_cpu_time() - start) / per_round as u32
+            per_call
         })
         .collect();
-    samples.sort();
-    samples[ROUNDS / 2]
+    std::array::from_fn(|op| {
+        let mut samples: Vec<Duration> = rounds.iter().map(|round| round[op]).collect();
+        samples.sort();
+        samples[ROUNDS / 2]
+    })
 }
 
 fn figure(human: &str, per_call: Duration, mut fields: Value) {
@@ -146,65 +156,18 @@ fn main() {
     let rng = SystemRandom::new();
     let message = create_body(0, None).into_bytes();
     let mut signature = vec![0; 256];
-    let sign = median_per_call(per_round, || {
-        key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature)
-            .expect("sign");
-    });
-    figure(
-        "raw RSA-2048 sign (SHA-256)",
-        sign,
-        json!({"what": "raw", "op": "sign"}),
-    );
+    key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut signature)
+        .expect("sign");
     let public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref());
-    let verify = median_per_call(per_round * 10, || {
-        public.verify(&message, &signature).expect("verify");
-    });
-    figure(
-        "raw RSA-2048 verify",
-        verify,
-        json!({"what": "raw", "op": "verify"}),
-    );
 
     let calls = per_round * ROUNDS + 1;
     let sim = simulator(calls);
     let config = sim.client_config().to_string();
-    let client_new = median_per_call(per_round, || {
-        drop(black_box(Client::from_json(&config).expect("client")));
-    });
-    figure(
-        "Client::from_json (key loading)",
-        client_new,
-        json!({"what": "client_new", "driver": "rust"}),
-    );
-
     let client = Client::from_json(&config).expect("client");
     // Warm-up: the first call downloads the platform certificates.
     client
         .create_refund_json(&create_body(calls - 1, None))
         .expect("create");
-    let mut created = 0;
-    let create = median_per_call(per_round, || {
-        client
-            .create_refund_json(&create_body(created, None))
-            .expect("create");
-        created += 1;
-    });
-    figure(
-        "create call (sign, send, verify, parse)",
-        create,
-        json!({"what": "call", "driver": "rust", "op": "create"}),
-    );
-    let mut queried = 0;
-    let query = median_per_call(per_round, || {
-        let query = RefundQuery::by_out_refund_no(&format!("BR{:08}", queried % created));
-        client.query_refund(&query).expect("query");
-        queried += 1;
-    });
-    figure(
-        "query call",
-        query,
-        json!({"what": "call", "driver": "rust", "op": "query"}),
-    );
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("receiver");
     let url = format!("http://{}/notify", listener.local_addr().expect("address"));
@@ -215,12 +178,65 @@ fn main() {
         .create_refund_json(&create_body(0, Some(&url)))
         .expect("create");
     let (headers, body) = receive_notification(listener);
-    let parse = median_per_call(per_round * 10, || {
-        let notification = notified
-            .parse_notification(&headers, &body)
-            .expect("notification");
-        black_box(notification);
-    });
+
+    // Refunds created so far: queries (after creates in every round) ask for one of them.
+    let created = std::cell::Cell::new(0);
+    let mut queried = 0;
+    let [sign, verify, client_new, create, query, parse] = interleaved([
+        (per_round, &mut || {
+            let mut fresh = vec![0; 256];
+            key.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut fresh)
+                .expect("sign");
+        }),
+        (per_round * 10, &mut || {
+            public.verify(&message, &signature).expect("verify");
+        }),
+        (per_round, &mut || {
+            drop(black_box(Client::from_json(&config).expect("client")));
+        }),
+        (per_round, &mut || {
+            client
+                .create_refund_json(&create_body(created.get(), None))
+                .expect("create");
+            created.set(created.get() + 1);
+        }),
+        (per_round, &mut || {
+            let query = RefundQuery::by_out_refund_no(&format!("BR{:08}", queried % created.get()));
+            client.query_refund(&query).expect("query");
+            queried += 1;
+        }),
+        (per_round * 10, &mut || {
+            let notification = notified
+                .parse_notification(&headers, &body)
+                .expect("notification");
+            black_box(notification);
+        }),
+    ]);
+    figure(
+        "raw RSA-2048 sign (SHA-256)",
+        sign,
+        json!({"what": "raw", "op": "sign"}),
+    );
+    figure(
+        "raw RSA-2048 verify",
+        verify,
+        json!({"what": "raw", "op": "verify"}),
+    );
+    figure(
+        "Client::from_json (key loading)",
+        client_new,
+        json!({"what": "client_new", "driver": "rust"}),
+    );
+    figure(
+        "create call (sign, send, verify, parse)",
+        create,
+        json!({"what": "call", "driver": "rust", "op": "create"}),
+    );
+    figure(
+        "query call",
+        query,
+        json!({"what": "call", "driver": "rust", "op": "query"}),
+    );
     figure(
         "notification verify + decrypt",
         parse,

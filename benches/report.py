@@ -100,14 +100,27 @@ def main():
         print(f"| {driver} start-up (not in its per-call figures) | "
               f"{'n/a' if f is None else format(f['cpu_ms'], ',.0f') + ' ms'} | | |")
 
-    print("\n| Library (stripped `libwxrefund.so`, PKCS#11 included) | ring | aws-lc |")
-    print("|---|---:|---:|")
+    print("\n| Stripped `libwxrefund.so` (1 MB = 10^6 bytes) | ring, PKCS#11 (shipped on ARM) "
+          "| ring, no PKCS#11 | aws-lc, PKCS#11 (shipped on x86-64) |")
+    print("|---|---:|---:|---:|")
     for target in ("x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"):
         cells = []
-        for b in ("ring", "aws-lc"):
+        for b in ("ring", "ring-no-pkcs11", "aws-lc"):
             f = find(what="size", target=target, backend=b)
             cells.append("n/a" if f is None else f"{f['bytes'] / 1e6:.2f} MB")
-        print(f"| {target} | {cells[0]} | {cells[1]} |")
+        print(f"| {target} | " + " | ".join(cells) + " |")
+
+    print("\nRelease profile (opt-level \"z\", LTO) against a plain one (opt-level 3, no LTO), "
+          "Rust create call, median of the alternating rounds:\n")
+    print("| Backend | Shipped profile | Plain profile | Shipped ÷ plain |")
+    print("|---|---:|---:|---:|")
+    for b in ("ring", "aws-lc"):
+        medians = []
+        for profile in ("shipped", "plain"):
+            runs = sorted(f["cpu_us"] for f in figures
+                          if f.get("profile") == profile and f.get("backend") == b)
+            medians.append(runs[len(runs) // 2] if runs else None)
+        print(f"| {b} | {us(medians[0])} | {us(medians[1])} | {ratio(medians[0], medians[1])} |")
 
     sim = find(what="sim")
     print(f"\nSimulator: {'n/a' if sim is None else format(sim['refunds_per_second'], ',')} "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The figures of README "Performance", from one run on this machine:
 #
-#   scripts/bench.sh [--calls N] [--no-size] [--no-peers]
+#   scripts/bench.sh [--calls N] [--no-size] [--no-peers] [--no-profile]
 #
 # 1. Builds, in release: the simulator, and the library on each crypto backend (ring,
 #    aws-lc) with the shipped features, as a C library (target/bench/BACKEND), as a Python
@@ -17,6 +17,8 @@
 # 4. Key loading (client_new), notification verify + decrypt per second, simulator refunds
 #    per second (sim/examples/load.rs), stack, threads and RSS (tests/firmware.rs, 20,000
 #    calls), and the stripped library per target and backend (scripts/size.sh).
+# 5. The release profile's cost: the Rust create call built with a plain profile (opt-level 3,
+#    no LTO) beside the shipped one (opt-level "z", LTO), three alternating rounds.
 # Prints each figure as it comes and a Markdown table at the end; every figure is also in
 # SCRATCH/figures.jsonl. SCRATCH is $WXREFUND_BENCH_DIR or /tmp/wxrefund-bench (outside the
 # repository). The peers need the package registries; without them they are skipped, saying
@@ -30,12 +32,17 @@ export CARGO_TERM_COLOR=never
 CALLS=2000
 SIZE=1
 PEERS=1
+PROFILE=1
+# Cargo.toml's release profile before it was tuned for size (README "Performance").
+PLAIN_PROFILE=(--config profile.release.lto=false --config profile.release.codegen-units=16
+               --config profile.release.opt-level=3 --config 'profile.release.strip="none"')
 while (($#)); do
     case $1 in
         --calls) CALLS=${2:?--calls needs a number}; shift 2 ;;
         --no-size) SIZE=0; shift ;;
         --no-peers) PEERS=0; shift ;;
-        -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --no-profile) PROFILE=0; shift ;;
+        -h | --help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -74,6 +81,10 @@ for backend in "${BACKENDS[@]}"; do
         --features "$(features_of "$backend")"
     cc -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench.c -L"$dir/release" -lwxrefund \
         -Wl,-rpath,"$ROOT/$dir/release" -o "$OUT/bench-c-$backend"
+    if ((PROFILE)); then
+        CARGO_TARGET_DIR=$dir-plain cargo bench --quiet -p wxrefund --bench refund --no-run \
+            --features "$(features_of "$backend")" "${PLAIN_PROFILE[@]}"
+    fi
 done
 
 step "build: the Python module per backend (maturin $MATURIN_VERSION)"
@@ -98,6 +109,22 @@ for backend in "${BACKENDS[@]}"; do
     CARGO_TARGET_DIR=target/bench/$backend cargo bench --quiet -p wxrefund --bench refund \
         --features "$(features_of "$backend")" -- 40 | record
 done
+if ((PROFILE)); then
+    # The release profile's price: the same benchmark built with a plain one (opt-level 3, no
+    # LTO), alternated with the shipped one three times, so that both see the same machine.
+    for round in 1 2 3; do
+        for backend in "${BACKENDS[@]}"; do
+            for profile in shipped plain; do
+                dir=target/bench/$backend args=()
+                [ $profile = shipped ] || { dir+=-plain; args=("${PLAIN_PROFILE[@]}"); }
+                CARGO_TARGET_DIR=$dir cargo bench --quiet -p wxrefund --bench refund \
+                    --features "$(features_of "$backend")" "${args[@]}" -- 40 \
+                    | sed -n "s/^FIGURE \(.*\"op\":\"create\".*\)}$/\1,\"profile\":\"$profile\",\"round\":$round}/p" \
+                    | record
+            done
+        done
+    done
+fi
 if command -v openssl >/dev/null; then
     # The last line of `openssl speed`: "rsa 2048 bits <sign s> <verify s> <sign/s> <verify/s>".
     openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {

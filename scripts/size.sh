@@ -4,9 +4,10 @@
 #   scripts/size.sh [--breakdown] [TRIPLE...]
 #
 # Builds `cargo build --release -p wxrefund --features pkcs11[,aws-lc] --target TRIPLE` (the
-# release profile of Cargo.toml: LTO, one codegen unit, stripped) for each backend, into
-# target/size, strips it as scripts/package-c.sh does, and prints one line per library and one
-# `FIGURE {json}` line for scripts/bench.sh. The targets default to x86_64, aarch64 and armv7;
+# release profile of Cargo.toml: LTO, one codegen unit, stripped) for each backend, and the
+# ring library without PKCS#11 (the crate's default features), into target/size, strips it as
+# scripts/package-c.sh does, and prints one line per library and one `FIGURE {json}` line for
+# scripts/bench.sh. The targets default to x86_64, aarch64 and armv7;
 # a target whose Rust standard library or cross compiler is missing (scripts/cross.sh
 # --deps-only installs them) is skipped, saying why. aws-lc is built for x86_64 only, where it
 # ships (scripts/targets.sh).
@@ -58,19 +59,22 @@ build() {
 
 for triple in "${TARGETS[@]}"; do
     ready "$triple" || continue
-    backends=(ring)
-    [ "$triple" != x86_64-unknown-linux-gnu ] || backends+=(aws-lc)
-    for backend in "${backends[@]}"; do
-        features=$SHIPPED_FEATURES
-        [ "$backend" = ring ] || features+=",$backend"
+    variants=(ring ring-no-pkcs11)
+    [ "$triple" != x86_64-unknown-linux-gnu ] || variants+=(aws-lc)
+    for backend in "${variants[@]}"; do
+        case $backend in
+            ring) features=$SHIPPED_FEATURES ;;
+            ring-no-pkcs11) features="" ;;
+            *) features=$SHIPPED_FEATURES,$backend ;;
+        esac
         lib=$(build "$triple" "$features" target/size)
         copy=$OUT/libwxrefund-$triple-$backend.so
         cp "$lib" "$copy"
         strip=$(strip_tool "$triple" "$HOST")
         [ -z "$strip" ] || "$strip" --strip-unneeded "$copy"
         bytes=$(stat -c %s "$copy")
-        printf '%-32s %-7s %9d bytes (%.2f MB) stripped, features %s\n' "$triple" "$backend" "$bytes" \
-            "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')" "$features"
+        printf '%-32s %-15s %9d bytes (%.2f MB) stripped, features: %s\n' "$triple" "$backend" "$bytes" \
+            "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')" "${features:-(default)}"
         echo "FIGURE {\"what\": \"size\", \"target\": \"$triple\", \"backend\": \"$backend\", \"bytes\": $bytes}"
     done
 done
@@ -83,7 +87,9 @@ for triple in "${TARGETS[@]}"; do
     command -v "$(gnu_prefix "$triple")-nm" >/dev/null && nm_tool=$(gnu_prefix "$triple")-nm
     echo
     echo "=== $triple, ring: ELF sections (bytes)"
-    size -A "$lib" | awk '$2 > 4096 && $1 ~ /^\./ {printf "  %-20s %9d\n", $1, $2}' | sort -k2 -n -r
+    # The sections that are loaded (not the debug information this symbol build keeps).
+    size -A "$lib" | awk '$2 > 4096 && $1 ~ /^\./ && $1 !~ /^\.(debug|symtab|strtab)/ {printf "  %-20s %9d\n", $1, $2}' \
+        | sort -k2 -n -r
     echo "=== $triple, ring: code and data per crate (bytes, from symbol sizes)"
     "$nm_tool" --print-size --size-sort -C "$lib" | python3 -c '
 import collections, re, sys
@@ -104,6 +110,7 @@ for line in sys.stdin:
 total = sum(sizes.values())
 for crate, size in sizes.most_common(25):
     print(f"  {crate:<24} {size:>9}  {100 * size / total:5.1f}%")
-print(f"  {\"(all symbols)\":<24} {total:>9}")
+label = "(all symbols)"
+print(f"  {label:<24} {total:>9}")
 '
 done

@@ -125,9 +125,19 @@ def main():
     sim = find(what="sim")
     print(f"\nSimulator: {'n/a' if sim is None else format(sim['refunds_per_second'], ',')} "
           "refunds/s (2 client threads in its process, on the same 2 cores).")
-    for f in figures:
-        if f.get("what") in ("threads", "rss", "stack"):
-            print("Firmware: " + ", ".join(f"{k} {v}" for k, v in f.items() if k != "what") + f" ({f['what']})")
+    threads = [f for f in figures if f.get("what") == "threads"]
+    steady = [f for f in threads
+              if f["before"] == f["after"] and f.get("during_max") in (None, f["before"])]
+    print(f"Firmware (tests/firmware.rs, release, ring): the thread count stayed the same around "
+          f"{len(steady)} of {len(threads)} C calls.")
+    deepest = find(what="stack_max")
+    if deepest:
+        print(f"Deepest stack of any entry point: {deepest['bytes']:,} bytes "
+              f"(asserted under {deepest['bound']:,}).")
+    rss = find(what="rss")
+    if rss:
+        print(f"RSS over {rss['calls']:,} create + query pairs: {rss['start_kib']:,} KiB after "
+              f"warm-up, {rss['end_kib']:,} KiB at the end ({rss['growth_kib']:+,} KiB).")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@
 #    per second (sim/examples/load.rs), stack, threads and RSS (tests/firmware.rs, 20,000
 #    calls), and the stripped library per target and backend (scripts/size.sh).
 # 5. The release profile's cost: the Rust create call built with a plain profile (opt-level 3,
-#    no LTO) beside the shipped one (opt-level "z", LTO), three alternating rounds.
+#    no LTO) beside the shipped one (opt-level "z", LTO), five alternating rounds.
 # Prints each figure as it comes and a Markdown table at the end; every figure is also in
 # SCRATCH/figures.jsonl. SCRATCH is $WXREFUND_BENCH_DIR or /tmp/wxrefund-bench (outside the
 # repository). The peers need the package registries; without them they are skipped, saying
@@ -79,8 +79,13 @@ for backend in "${BACKENDS[@]}"; do
     CARGO_TARGET_DIR=$dir cargo build --quiet --release -p wxrefund --features "$(features_of "$backend")"
     CARGO_TARGET_DIR=$dir cargo bench --quiet -p wxrefund --bench refund --no-run \
         --features "$(features_of "$backend")"
-    cc -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench.c -L"$dir/release" -lwxrefund \
-        -Wl,-rpath,"$ROOT/$dir/release" -o "$OUT/bench-c-$backend"
+    # The library under its SONAME, as installed (scripts/install.sh makes the same links).
+    lib=$OUT/lib-$backend
+    mkdir -p "$lib"
+    cp "$dir/release/libwxrefund.so" "$lib/libwxrefund.so.0"
+    ln -sf libwxrefund.so.0 "$lib/libwxrefund.so"
+    cc -O2 -Wall -Wextra -Werror -Iinclude benches/c/bench.c -L"$lib" -lwxrefund \
+        -Wl,-rpath,"$lib" -o "$OUT/bench-c-$backend"
     if ((PROFILE)); then
         CARGO_TARGET_DIR=$dir-plain cargo bench --quiet -p wxrefund --bench refund --no-run \
             --features "$(features_of "$backend")" "${PLAIN_PROFILE[@]}"
@@ -111,8 +116,8 @@ for backend in "${BACKENDS[@]}"; do
 done
 if ((PROFILE)); then
     # The release profile's price: the same benchmark built with a plain one (opt-level 3, no
-    # LTO), alternated with the shipped one three times, so that both see the same machine.
-    for round in 1 2 3; do
+    # LTO), alternated with the shipped one five times, so that both see the same machine.
+    for round in 1 2 3 4 5; do
         for backend in "${BACKENDS[@]}"; do
             for profile in shipped plain; do
                 dir=target/bench/$backend args=()

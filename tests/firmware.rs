@@ -24,6 +24,8 @@
 //! (after `cargo test --release --target aarch64-unknown-linux-gnu -p wxrefund --test
 //! firmware --no-run`). RSS under qemu is qemu's, not the library's.
 
+mod support;
+
 use serde_json::{json, Value};
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -32,6 +34,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use support::receiver::percent_decode;
 use wxrefund::ffi::*;
 
 /// Set in the child process that runs the simulator.
@@ -515,24 +518,6 @@ fn read_request(stream: TcpStream) -> Option<(String, Received)> {
         None => Value::Object(headers),
     };
     Some((target, Received { headers_json, body }))
-}
-
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&value[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 // ---------------------------------------------------------------------------------------

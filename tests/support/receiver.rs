@@ -29,7 +29,8 @@ impl Received {
     }
 }
 
-fn percent_decode(value: &str) -> String {
+/// Decodes a query-string value (`%XX` and `+`), lossily as UTF-8.
+pub fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -5,10 +5,11 @@
 #
 # For each TRIPLE (default: x86_64-unknown-linux-gnu; also aarch64-unknown-linux-gnu and
 # armv7-unknown-linux-gnueabihf), installs the release library with scripts/install.sh into a
-# staging folder, strips the shared library (and the debug sections of the static one) and
-# packs DIST/wxrefund-VERSION-NAME.tar.gz, whose one top folder wxrefund-VERSION-NAME/ is the
-# install prefix (lib/, include/, lib/pkgconfig/, lib/cmake/wxrefund/; bin/wxrefund-sim and the
-# operator command bin/wxrefund, stripped, in the host's tarball only). NAME is
+# staging folder, strips the shared library (and the debug sections and LLVM bitcode of the
+# static one) and packs DIST/wxrefund-VERSION-NAME.tar.gz, whose one top folder
+# wxrefund-VERSION-NAME/ is the install prefix (lib/, include/, lib/pkgconfig/,
+# lib/cmake/wxrefund/; bin/wxrefund-sim and the operator command bin/wxrefund, stripped, in the
+# host's tarball only). NAME is
 # x86_64-linux-gnu, aarch64-linux-gnu or armv7-linux-gnueabihf. The host's triple is built
 # into target/release, the others into target/TRIPLE/release (scripts/cross.sh sets them up).
 # Prints each artifact with its size.
@@ -57,7 +58,9 @@ for triple in "${TRIPLES[@]}"; do
     strip=$(strip_tool "$triple" "$HOST")
     if [ -n "$strip" ]; then
         "$strip" --strip-unneeded "$lib"
-        "$strip" --strip-debug "$prefix/lib/libwxrefund.a"
+        # The LLVM bitcode the LTO release profile embeds in each object is for rustc's LTO
+        # only; a C linker never reads it, and it is half the archive.
+        "$strip" --strip-debug --remove-section=.llvmbc --remove-section=.llvmcmd "$prefix/lib/libwxrefund.a"
         for program in "$prefix/bin/wxrefund-sim" "$prefix/bin/wxrefund"; do
             if [ -f "$program" ]; then
                 "$strip" "$program"

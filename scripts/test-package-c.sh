@@ -60,6 +60,9 @@ done
 LIB=$PREFIX/lib/libwxrefund.so.$VERSION
 readelf -d "$LIB" | grep -q 'Library soname: \[libwxrefund.so.0\]' || fail "$LIB has no SONAME libwxrefund.so.0"
 if readelf -S -W "$LIB" | grep -q ' \.symtab '; then fail "$LIB is not stripped"; fi
+if readelf -S -W "$PREFIX/lib/libwxrefund.a" | grep -q ' \.llvmbc '; then
+    fail "lib/libwxrefund.a still holds LLVM bitcode (package-c.sh strips it)"
+fi
 GLIBC=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -V | tail -1)
 echo "libwxrefund.so.$VERSION: $(stat -c %s "$LIB") bytes, needs $GLIBC or newer"
 # The x86-64 library ships on aws-lc (scripts/targets.sh, shipped_features).

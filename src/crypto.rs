@@ -25,11 +25,17 @@ pub(crate) use ring as backend;
 #[cfg(not(any(feature = "ring", feature = "aws-lc")))]
 compile_error!("wxrefund needs a crypto backend: the `ring` feature (default) or `aws-lc`");
 
-/// The name of the crypto backend this build uses: `"ring"` or `"aws-lc"`.
-pub const CRYPTO_BACKEND: &str = if cfg!(feature = "aws-lc") {
-    "aws-lc"
+/// [`CRYPTO_BACKEND`], NUL-terminated for the C ABI.
+pub(crate) const CRYPTO_BACKEND_C: &std::ffi::CStr = if cfg!(feature = "aws-lc") {
+    c"aws-lc"
 } else {
-    "ring"
+    c"ring"
+};
+
+/// The name of the crypto backend this build uses: `"ring"` or `"aws-lc"`.
+pub const CRYPTO_BACKEND: &str = match CRYPTO_BACKEND_C.to_str() {
+    Ok(name) => name,
+    Err(_) => "unknown",
 };
 
 /// RSASSA-PKCS1-v1_5 with SHA-256 as webpki verifies it, on the backend.

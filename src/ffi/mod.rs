@@ -172,11 +172,7 @@ pub extern "C" fn wxrefund_version() -> *const c_char {
 /// Returns a static NUL-terminated string: never free it. Thread-safe.
 #[no_mangle]
 pub extern "C" fn wxrefund_crypto_backend() -> *const c_char {
-    if cfg!(feature = "aws-lc") {
-        c"aws-lc".as_ptr()
-    } else {
-        c"ring".as_ptr()
-    }
+    crate::crypto::CRYPTO_BACKEND_C.as_ptr()
 }
 
 /// The stable name of a status number, e.g. `"NOT_FOUND"` for 8, or

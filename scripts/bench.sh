@@ -63,7 +63,6 @@ MATURIN_VERSION=$(sed -n 's/^MATURIN_VERSION=//p' scripts/test-python.sh)
 step() { printf '\n=== bench: %s\n' "$*" >&2; }
 # record DRIVER_OUTPUT...: keeps the JSON figure lines (bare, or after `FIGURE `) of stdin.
 record() { sed -n 's/^FIGURE //; /^{/p' | tee -a "$FIGURES"; }
-features_of() { if [ "$1" = ring ]; then echo "$SHIPPED_FEATURES"; else echo "$SHIPPED_FEATURES,$1"; fi; }
 
 step "machine"
 {
@@ -76,9 +75,9 @@ step "build: simulator, C library and benchmark per backend"
 cargo build --quiet --release -p wxrefund-sim --bin wxrefund-sim --example load
 for backend in "${BACKENDS[@]}"; do
     dir=target/bench/$backend
-    CARGO_TARGET_DIR=$dir cargo build --quiet --release -p wxrefund --features "$(features_of "$backend")"
+    CARGO_TARGET_DIR=$dir cargo build --quiet --release -p wxrefund --features "$(backend_features "$backend")"
     CARGO_TARGET_DIR=$dir cargo bench --quiet -p wxrefund --bench refund --no-run \
-        --features "$(features_of "$backend")"
+        --features "$(backend_features "$backend")"
     # The library under its SONAME, as installed (scripts/install.sh makes the same links).
     lib=$OUT/lib-$backend
     mkdir -p "$lib"
@@ -88,7 +87,7 @@ for backend in "${BACKENDS[@]}"; do
         -Wl,-rpath,"$lib" -o "$OUT/bench-c-$backend"
     if ((PROFILE)); then
         CARGO_TARGET_DIR=$dir-plain cargo bench --quiet -p wxrefund --bench refund --no-run \
-            --features "$(features_of "$backend")" "${PLAIN_PROFILE[@]}"
+            --features "$(backend_features "$backend")" "${PLAIN_PROFILE[@]}"
     fi
 done
 
@@ -101,7 +100,7 @@ for backend in "${BACKENDS[@]}"; do
     rm -rf "$OUT/wheel-$backend"
     (cd bindings/python && CARGO_TARGET_DIR=$ROOT/target/bench/python-$backend \
         "$SCRATCH/maturin/bin/maturin" build --quiet --release --strip --compatibility linux \
-        --features "python,$(features_of "$backend")" --out "$OUT/wheel-$backend") >&2
+        --features "python,$(backend_features "$backend")" --out "$OUT/wheel-$backend") >&2
     [ -x "$SCRATCH/py-$backend/bin/python" ] || python3 -m venv "$SCRATCH/py-$backend"
     "$SCRATCH/py-$backend/bin/pip" install --quiet --disable-pip-version-check --force-reinstall \
         "$OUT/wheel-$backend"/wxrefund-*.whl
@@ -112,7 +111,7 @@ done
 step "raw sign/verify, key loading, the Rust client and notifications, per backend"
 for backend in "${BACKENDS[@]}"; do
     CARGO_TARGET_DIR=target/bench/$backend cargo bench --quiet -p wxrefund --bench refund \
-        --features "$(features_of "$backend")" -- 40 | record
+        --features "$(backend_features "$backend")" -- 40 | record
 done
 if ((PROFILE)); then
     # The release profile's price: the same benchmark built with a plain one (opt-level 3, no
@@ -123,7 +122,7 @@ if ((PROFILE)); then
                 dir=target/bench/$backend args=()
                 [ $profile = shipped ] || { dir+=-plain; args=("${PLAIN_PROFILE[@]}"); }
                 CARGO_TARGET_DIR=$dir cargo bench --quiet -p wxrefund --bench refund \
-                    --features "$(features_of "$backend")" "${args[@]}" -- 40 \
+                    --features "$(backend_features "$backend")" "${args[@]}" -- 40 \
                     | sed -n "s/^FIGURE \(.*\"op\":\"create\".*\)}$/\1,\"profile\":\"$profile\",\"round\":$round}/p" \
                     | record
             done
@@ -186,7 +185,7 @@ sed -n 's|.* \([0-9]*\) refunds/s$|{"what": "sim", "refunds_per_second": \1}|p' 
 
 step "firmware: threads, stack per entry point, RSS over 20,000 calls (tests/firmware.rs)"
 WXREFUND_FIRMWARE_CALLS=20000 CARGO_TARGET_DIR=target/bench/ring \
-    cargo test --quiet --release -p wxrefund --features "$(features_of ring)" --test firmware \
+    cargo test --quiet --release -p wxrefund --features "$(backend_features ring)" --test firmware \
     -- --nocapture 2>&1 | record
 
 if ((SIZE)); then

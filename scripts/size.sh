@@ -63,9 +63,8 @@ for triple in "${TARGETS[@]}"; do
     [ "$triple" != x86_64-unknown-linux-gnu ] || variants+=(aws-lc)
     for backend in "${variants[@]}"; do
         case $backend in
-            ring) features=$SHIPPED_FEATURES ;;
             ring-no-pkcs11) features="" ;;
-            *) features=$SHIPPED_FEATURES,$backend ;;
+            *) features=$(backend_features "$backend") ;;
         esac
         lib=$(build "$triple" "$features" target/size)
         copy=$OUT/libwxrefund-$triple-$backend.so

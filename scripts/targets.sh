@@ -12,8 +12,17 @@ SHIPPED_FEATURES=pkcs11
 # the smaller library. README "Performance" has the figures behind the choice.
 shipped_features() {
     case $1 in
-        x86_64-*) echo "$SHIPPED_FEATURES,aws-lc" ;;
-        *) echo "$SHIPPED_FEATURES" ;;
+        x86_64-*) backend_features aws-lc ;;
+        *) backend_features ring ;;
+    esac
+}
+
+# backend_features BACKEND: SHIPPED_FEATURES on the crypto backend ring or aws-lc.
+backend_features() {
+    case $1 in
+        ring) echo "$SHIPPED_FEATURES" ;;
+        aws-lc) echo "$SHIPPED_FEATURES,aws-lc" ;;
+        *) echo "unknown crypto backend $1 (ring, aws-lc)" >&2; return 1 ;;
     esac
 }
 
